@@ -1,0 +1,239 @@
+"""Callbacks of the distillation loop, and the control object a callback (or another thread) uses.
+
+A callback subclasses :class:`Callback` and overrides any of ``on_start(control)``, ``on_step(info)``
+(a frozen :class:`~dd_explore.distill.engine.StepInfo` after every step), ``on_checkpoint(checkpoint)``
+and ``on_end(result)``. To stop a run cleanly, raise :class:`StopRun` in a callback or call
+``control.stop()`` (thread-safe: a notebook's Stop button may call it from another thread); the run
+then writes a final checkpoint and returns with ``result.stopped == True``. A plain function in
+``callbacks=`` is wrapped in :class:`OnStep`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class StopRun(Exception):
+    """Raise in a callback to end the run cleanly after the current step (final checkpoint written)."""
+
+
+class Callback:
+    """Base class: every hook is a no-op."""
+
+    def on_start(self, control: "RunControl") -> None:
+        pass
+
+    def on_step(self, info) -> None:
+        pass
+
+    def on_checkpoint(self, checkpoint) -> None:
+        pass
+
+    def on_end(self, result) -> None:
+        pass
+
+
+class RunControl:
+    """Shared between the loop and its callbacks: stop and checkpoint requests, run facts, metrics.
+
+    Create one yourself and pass ``run(..., control=ctl)`` to stop a run from another thread before or
+    while it runs. The loop fills in ``config``, ``out``, ``dataset``, ``steps``, ``start_step``,
+    ``initial_images``/``initial_labels``, ``selection`` and ``metrics`` (a dict the evaluation
+    callback fills) before ``on_start``.
+    """
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._checkpoint = threading.Event()
+        self.config: dict = {}
+        self.out = None
+        self.dataset = None
+        self.device = None
+        self.steps = 0
+        self.start_step = 0
+        self.initial_images = None
+        self.initial_labels = None
+        self.selection = None
+        self.metrics: dict = {}
+        self._engine = None
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current step (safe from any thread)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_checkpoint(self) -> None:
+        """Ask for a checkpoint after the current step."""
+        self._checkpoint.set()
+
+    def synthetic(self):
+        """The current (images, labels, targets) on the CPU, detached."""
+        return self._engine.synthetic_cpu()
+
+    def importance_q(self):
+        """q over all train points (float32, each class sums to 1), as the sampler has it now."""
+        return self._engine.sampler.q_full()
+
+    def draw_counts(self):
+        return self._engine.sampler.counts.clone()
+
+
+class OnStep(Callback):
+    """Calls ``fn(info)`` after every ``every``-th step, at most once per ``min_interval`` seconds
+    (the last step always), e.g. to update a live view."""
+
+    def __init__(self, fn: Callable, every: int = 1, min_interval: float = 0.0):
+        self.fn = fn
+        self.every = every
+        self.min_interval = min_interval
+        self._last = -float("inf")
+
+    def on_step(self, info) -> None:
+        now = time.monotonic()
+        last = info.step == info.steps
+        if (info.step % self.every == 0 and now - self._last >= self.min_interval) or last:
+            self._last = now
+            self.fn(info)
+
+
+class ProgressBar(Callback):
+    """A ``tqdm.auto`` bar (a widget in Jupyter, text in a terminal) showing loss and seconds per step."""
+
+    def __init__(self, desc: str | None = None, leave: bool = True):
+        self.desc = desc
+        self.leave = leave
+        self.bar = None
+
+    def on_start(self, control) -> None:
+        from tqdm.auto import tqdm
+
+        desc = self.desc or f"distill {control.config['run']['method']}"
+        self.bar = tqdm(total=control.steps, initial=control.start_step, desc=desc, leave=self.leave)
+
+    def on_step(self, info) -> None:
+        self.bar.update(1)
+        post = {"loss": f"{info.loss:.4g}", "s/step": f"{info.step_time:.2f}"}
+        if info.importance is not None:
+            post["probe"] = f"{info.probe_time:.2f}s"
+        self.bar.set_postfix(post, refresh=False)
+
+    def on_end(self, result) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class LogProgress(Callback):
+    """Logs the loss every ``every`` steps (logging level INFO)."""
+
+    def __init__(self, every: int = 10):
+        self.every = every
+
+    def on_step(self, info) -> None:
+        if info.step % self.every == 0 or info.step == info.steps:
+            logger.info("%s step %d/%d loss %.5g (%.3f s/step, probe %.3f s)", info.method, info.step, info.steps,
+                        info.loss, info.step_time, info.probe_time)
+
+    def on_end(self, result) -> None:
+        logger.info("%s ended at step %d (stopped=%s)", result.method, result.steps_done, result.stopped)
+
+
+class CheckpointEvery(Callback):
+    """Requests a checkpoint every ``every`` steps (the run directory is written at each checkpoint)."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_start(self, control) -> None:
+        self.control = control
+
+    def on_step(self, info) -> None:
+        if info.step % self.every == 0 and info.step != info.steps:
+            self.control.request_checkpoint()
+
+
+class Evaluation(Callback):
+    """Evaluates with :func:`dd_explore.evaluate.evaluate`: the initial set (``initial``), the final set
+    (``final``, skipped when the run was interrupted by an error or Ctrl-C) and, every ``every`` steps,
+    the current set with a small budget (``every_runs`` x ``every_epochs``). Results go to
+    ``control.metrics`` / ``result.metrics`` and, with a run directory, ``metrics.json``."""
+
+    def __init__(self, runs: int = 5, epochs: int = 300, every: int | None = None, every_runs: int = 1,
+                 every_epochs: int = 50, initial: bool = True, final: bool = True, model: str = "convnet",
+                 model_kwargs: dict | None = None, augment=None, seed: int = 0, progress: bool = False):
+        self.runs = runs
+        self.epochs = epochs
+        self.every = every
+        self.every_runs = every_runs
+        self.every_epochs = every_epochs
+        self.initial = initial
+        self.final = final
+        self.model = model
+        self.model_kwargs = model_kwargs
+        self.augment = augment
+        self.seed = seed
+        self.progress = progress
+
+    def protocol(self) -> dict:
+        return {"runs": self.runs, "epochs": self.epochs, "every": self.every, "every_runs": self.every_runs,
+                "every_epochs": self.every_epochs, "model": self.model, "model_kwargs": self.model_kwargs or {},
+                "augment": getattr(self.augment, "name", None if self.augment is None else type(self.augment).__name__),
+                "seed": self.seed}
+
+    def _evaluate(self, images, labels, targets, runs, epochs) -> dict:
+        from dd_explore.evaluate import evaluate
+
+        c = self.control
+        y = labels if targets is None else soft_labels(targets)
+        res = evaluate(images, y, c.dataset.test, model=self.model, runs=runs, epochs=epochs,
+                       model_kwargs=self.model_kwargs, augment=self.augment, device=c.device, seed=self.seed,
+                       progress=self.progress)
+        return res.to_dict()
+
+    def _write(self) -> None:
+        c = self.control
+        if c.out is not None:
+            from dd_explore.distill.rundir import write_json
+
+            write_json(c.out / "metrics.json", c.metrics)
+
+    def on_start(self, control) -> None:
+        self.control = control
+        control.metrics.setdefault("history", [])
+        if self.initial and "initial" not in control.metrics:
+            m = self._evaluate(control.initial_images, control.initial_labels, None, self.runs, self.epochs)
+            control.metrics["initial"] = dict(m, step=0)
+            logger.info("initial set: %.2f +- %.2f %%", 100 * m["mean"], 100 * m["std"])
+            self._write()
+
+    def on_step(self, info) -> None:
+        if self.every and info.step % self.every == 0:
+            m = self._evaluate(info.images, info.labels, info.targets, self.every_runs, self.every_epochs)
+            self.control.metrics["history"].append(dict(m, step=info.step))
+            self._write()
+
+    def on_end(self, result) -> None:
+        if not self.final or result.stop_reason in ("interrupt", "error"):
+            return
+        done = self.control.metrics.get("final", {}).get("step")
+        if done == result.steps_done:
+            return
+        m = self._evaluate(result.images, result.labels, result.targets, self.runs, self.epochs)
+        self.control.metrics["final"] = dict(m, step=result.steps_done)
+        logger.info("final set: %.2f +- %.2f %%", 100 * m["mean"], 100 * m["std"])
+        self._write()
+
+
+def soft_labels(targets):
+    """Learned (centred, KIP-style) label vectors -> probabilities for cross-entropy training:
+    shift by 1/C, clip at 0, renormalize."""
+    c = targets.shape[1]
+    p = (targets + 1.0 / c).clamp(min=0)
+    return p / p.sum(1, keepdim=True).clamp(min=1e-12)

@@ -1,0 +1,165 @@
+"""KIP: kernel inducing points (Nguyen, Chen & Lee, ICLR 2021).
+
+The synthetic set (support) is learned so that kernel ridge regression fitted on it predicts a real
+batch well: loss = 1/2 mean_i || y_i - K(x_i, S) (K(S, S) + lambda tr(K(S,S))/|S| I)^-1 Y_S ||^2 over a
+real batch (x_i, y_i), with centred one-hot targets (1 - 1/C on the class, -1/C elsewhere). Kernels:
+the infinite-width fully connected ReLU network's NTK (``kernel="ntk"``, arc-cosine recursion) or an
+RBF kernel; computed in float64 for a stable solve. Images and, with ``learn_labels=True``, the
+support targets are learned with Adam. The importance probe is the closed-form KRR error of the
+current support set on each real point (``probe="method"``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from dd_explore.distill.methods import METHODS
+from dd_explore.distill.methods.base import DistillMethod, MethodContext, RealBatches, StepOutput, check_positive_number
+
+KERNELS = ("ntk", "rbf")
+
+
+@dataclass(frozen=True)
+class KIPOptions:
+    """``kernel``: "ntk" (FC ReLU NTK with ``depth`` hidden layers, weight/bias variances) or "rbf"
+    (exp(-rbf_gamma ||x - x'||^2), ``rbf_gamma=None`` -> 1/(2 d)); ``ridge``: regularizer relative to the
+    mean diagonal of K(S, S); ``lr_img``/``lr_labels``: Adam learning rates; ``batch_real``: real images
+    per class per step."""
+
+    kernel: str = "ntk"
+    depth: int = 3
+    weight_var: float = 2.0
+    bias_var: float = 0.01
+    rbf_gamma: float | None = None
+    ridge: float = 1e-3
+    lr_img: float = 0.01
+    lr_labels: float = 0.01
+    learn_labels: bool = False
+    batch_real: int = 64
+
+
+def ntk_kernel(x: torch.Tensor, z: torch.Tensor, depth: int, weight_var: float, bias_var: float,
+               diag_x: torch.Tensor | None = None, diag_z: torch.Tensor | None = None) -> torch.Tensor:
+    """NTK of an infinitely wide fully connected ReLU network with ``depth`` hidden layers (x: (n, d), z: (m, d))."""
+    d = x.shape[1]
+    sxz = weight_var * (x @ z.T) / d + bias_var
+    sxx = weight_var * (x * x).sum(1) / d + bias_var
+    szz = weight_var * (z * z).sum(1) / d + bias_var
+    ntk = sxz
+    for _ in range(depth):
+        norm = torch.sqrt(sxx.unsqueeze(1) * szz.unsqueeze(0))
+        cos = (sxz / norm).clamp(-1 + 1e-7, 1 - 1e-7)
+        theta = torch.arccos(cos)
+        sxz_new = weight_var / (2 * math.pi) * norm * (torch.sin(theta) + (math.pi - theta) * cos) + bias_var
+        dot = weight_var / (2 * math.pi) * (math.pi - theta)
+        ntk = ntk * dot + sxz_new
+        sxz = sxz_new
+        sxx = weight_var / 2 * sxx + bias_var  # theta = 0 on the diagonal
+        szz = weight_var / 2 * szz + bias_var
+    return ntk
+
+
+def rbf_kernel(x: torch.Tensor, z: torch.Tensor, gamma: float) -> torch.Tensor:
+    d2 = (x * x).sum(1, keepdim=True) - 2 * x @ z.T + (z * z).sum(1).unsqueeze(0)
+    return torch.exp(-gamma * d2.clamp(min=0))
+
+
+@METHODS.register("kip")
+class KIP(DistillMethod):
+    name = "kip"
+    Options = KIPOptions
+    default_steps = 1000
+    default_probe = "method"
+    default_refresh = 10
+
+    def check(self, dataset, ipc) -> None:
+        o = self.options
+        if o.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {list(KERNELS)}; got {o.kernel!r}")
+        for name in ("lr_img", "lr_labels", "ridge", "weight_var"):
+            check_positive_number(name, getattr(o, name))
+        if isinstance(o.bias_var, bool) or not isinstance(o.bias_var, (int, float)) or o.bias_var < 0:
+            raise ValueError(f"bias_var must be a non-negative number; got {o.bias_var!r}")
+        if o.rbf_gamma is not None:
+            check_positive_number("rbf_gamma", o.rbf_gamma)
+        for name in ("depth", "batch_real"):
+            v = getattr(o, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "depth" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'depth' else 'positive'} int; got {v!r}")
+        if not isinstance(o.learn_labels, bool):
+            raise ValueError(f"learn_labels must be True or False; got {o.learn_labels!r}")
+
+    def kernel(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        o = self.options
+        x = x.flatten(1).double()
+        z = z.flatten(1).double()
+        if o.kernel == "ntk":
+            return ntk_kernel(x, z, o.depth, o.weight_var, o.bias_var)
+        gamma = o.rbf_gamma if o.rbf_gamma is not None else 1.0 / (2 * x.shape[1])
+        return rbf_kernel(x, z, gamma)
+
+    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
+        o = self.options
+        c = ctx.dataset.num_classes
+        self.num_classes = c
+        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
+        self.labels = labels.clone().to(ctx.device)
+        self.targets = one_hot_centred(self.labels, c).requires_grad_(o.learn_labels)
+        groups = [{"params": [self.images], "lr": o.lr_img}]
+        if o.learn_labels:
+            groups.append({"params": [self.targets], "lr": o.lr_labels})
+        self.optimizer = torch.optim.Adam(groups)
+
+    def _alpha(self) -> torch.Tensor:
+        """solve(K_ss + reg I, Y_s): the KRR coefficients of the current support set."""
+        k_ss = self.kernel(self.images, self.images)
+        n = k_ss.shape[0]
+        reg = self.options.ridge * torch.trace(k_ss) / n
+        eye = torch.eye(n, dtype=k_ss.dtype, device=k_ss.device)
+        alpha = torch.linalg.solve(k_ss + reg * eye, self.targets.double())
+        return alpha
+
+    def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
+        real = batches.draw_all(self.options.batch_real)
+        alpha = self._alpha()
+        pred = self.kernel(real.images, self.images) @ alpha
+        err = ((pred - one_hot_centred(real.labels, self.num_classes).double()) ** 2).sum(1)
+        if real.weights is not None:
+            err = err * real.weights.double()
+        loss = 0.5 * err.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return StepOutput(float(loss.detach()))
+
+    @torch.no_grad()
+    def probe_losses(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Squared KRR prediction error of the current support set on each of ``images``."""
+        alpha = self._alpha()
+        out = []
+        for i in range(0, images.shape[0], 2048):
+            pred = self.kernel(images[i : i + 2048], self.images) @ alpha
+            y = one_hot_centred(labels[i : i + 2048], self.num_classes).double()
+            out.append(((pred - y) ** 2).sum(1))
+        return torch.cat(out).float()
+
+    def synthetic(self):
+        targets = self.targets.detach().clone() if self.options.learn_labels else None
+        return self.images.detach().clone(), self.labels.clone(), targets
+
+    def state_dict(self) -> dict:
+        return {"images": self.images.detach().cpu().clone(), "targets": self.targets.detach().cpu().clone(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+            self.targets.copy_(state["targets"].to(self.targets.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def one_hot_centred(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, num_classes).float() - 1.0 / num_classes

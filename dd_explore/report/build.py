@@ -1,0 +1,293 @@
+"""``write_report``: read a run directory, build every view with ``dd_explore.viz``, write one HTML file."""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dd_explore import viz
+from dd_explore.report.html import Page, make_sprite
+from dd_explore.viz import evolution, importance, metrics, sensitivity
+from dd_explore.viz._run import class_names, pixel_stats
+from dd_explore.viz.embedding import METHODS as EMBEDDINGS
+
+logger = logging.getLogger(__name__)
+
+# Above this many train points the embedding, its sprite and the hover images use a random subset
+# (plus every chosen point and center): keeps the file a few MB and UMAP a minute at most.
+MAX_EMBEDDED_POINTS = 10_000
+# The sprite of hover images is left out when it would exceed this many pixels (e.g. large colour images).
+MAX_SPRITE_PIXELS = 12_000_000
+
+HOW = {
+    "sensitivity": "each real point's sensitivity score s(p) is its sampling weight for the initial set "
+                   "(higher = more likely drawn: far from its center or in a small cluster for k-means, "
+                   "high leverage or badly fitted for KRR). Red marks are the points actually chosen.",
+    "distribution": "spread of the scores within each class; a long upper tail means a few points dominate the sampling.",
+    "ranked": "each class's scores from highest to lowest; red dots = chosen points at their rank. Chosen points "
+              "spread along the curve (not only its head) show sampling rather than a top-k pick.",
+    "distance": "k-means: s(p) grows with the squared distance to the point's center (the line) plus 1/|cluster| "
+                "(the offset, larger for small clusters). KRR: x = ridge leverage, y = share of the fitting residual; "
+                "points high on either axis get high scores.",
+    "thumbnails": "left block: the highest-scored images of each class (row); right block: the lowest. High scores "
+                  "should look unusual (rare styles, outliers, possible label noise); low scores typical.",
+    "embedding": "a 2-D map of the real training points (nearby = similar pixels). Colour = score, red circles = chosen "
+                 "initial images, crosses = k-means centers. Hover or click a point to see its image at the right.",
+    "evolution": "the synthetic images, one row per class, at the snapshot step on the slider; press Play to animate. "
+                 "They start as the chosen real images (or noise) and move as distillation proceeds.",
+    "drift": "RMS pixel distance (0-1 scale) of each synthetic image from its initial image; flat lines = images that "
+             "barely changed, steep = images the method is rewriting.",
+    "heatmap": "for one class (dropdown), each column is a real point, each row a refresh of the importance sampler; "
+               "colour = n_c*q (1 = drawn as often as under uniform batches). Bright columns = points the probe "
+               "finds hard, drawn more often.",
+    "entropy": "normalized entropy and effective sample size of q per class (1 = uniform). Dropping lines mean the "
+               "sampler concentrates on fewer real points; gamma keeps them above a floor.",
+    "draws": "how many times each real point was drawn into a real batch so far (per class). Uniform batches give a "
+             "narrow bump around the dashed mean; importance sampling gives a long right tail.",
+    "draws_embedding": "the same draw counts painted on the embedding: where in data space the sampler looks.",
+    "loss": "the base method's matching loss per step (thin) and its moving average (bold).",
+    "accuracy": "test accuracy of networks trained from scratch on the synthetic set (evaluation protocol in the "
+                "header): initial set versus after distillation, mean +- std over fresh networks.",
+}
+
+
+def load_dataset_for(record, root: str | Path | None = None):
+    """The data set a run used, loaded by the name in its config, or None when it cannot be loaded here."""
+    from dd_explore import data
+
+    name = record.config.get("run", {}).get("dataset", {}).get("name")
+    if not name:
+        return None
+    try:
+        return data.load(name, root=root)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
+        logger.warning("report: cannot load data set %r (%s); views of real images are left out", name, exc)
+        return None
+
+
+def _check_dataset(dataset, record) -> None:
+    lab = record.train_labels
+    n = len(dataset.train)
+    if n != lab.shape[0] or not np.array_equal(dataset.train.labels.cpu().numpy(), lab):
+        raise ValueError(f"dataset must be the run's data set: the run has {lab.shape[0]} train points, "
+                         f"dataset {dataset.name!r} has {n} (or other labels)")
+
+
+def _embedded_subset(n: int, keep: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    if n <= MAX_EMBEDDED_POINTS:
+        return None
+    rest = np.setdiff1d(np.arange(n), keep)
+    extra = rng.choice(rest, size=max(0, MAX_EMBEDDED_POINTS - keep.size), replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def _header(record, selection, dataset_note: str) -> str:
+    cfg = record.config
+    r = cfg.get("run", {})
+    ds = r.get("dataset", {})
+    rows = [
+        ("data set", f"{ds.get('name')} ({ds.get('train_size')} train / {ds.get('test_size')} test, images {ds.get('image_shape')})"),
+        ("method", r.get("method")), ("images per class", r.get("ipc")), ("init", r.get("init")),
+        ("batches", r.get("batches")), ("seed", r.get("seed")),
+        ("steps", f"{record.step} done of {cfg.get('steps')}"),
+        ("device", cfg.get("device")),
+        ("step time", f"{float(np.nansum(record.step_times)):.1f} s in all, probe share {100 * record.probe_share:.1f} %"),
+        ("method options", ", ".join(f"{k}={v}" for k, v in (r.get("method_options") or {}).items())),
+    ]
+    if r.get("importance"):
+        rows.append(("importance options", ", ".join(f"{k}={v}" for k, v in r["importance"].items())))
+    if selection is not None:
+        rows.append(("init selection", f"{selection.method}, features {selection.features}, {len(selection.indices)} points"))
+    if cfg.get("evaluation"):
+        rows.append(("evaluation", ", ".join(f"{k}={v}" for k, v in cfg["evaluation"].items())))
+    table = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    m = record.metrics or {}
+
+    def fmt(x):
+        return f"{100 * x['mean']:.2f} &plusmn; {100 * x.get('std', 0.0):.2f} % ({len(x.get('accuracies', []))} networks)"
+
+    if "initial" in m or "final" in m:
+        acc = " &rarr; ".join(f"{k} {fmt(m[k])}" for k in ("initial", "final") if k in m)
+    else:
+        acc = "not evaluated (run distill with evaluation to see test accuracy)"
+    title = f"dd_explore run: {r.get('method')} on {ds.get('name')}, {r.get('ipc')} images per class"
+    note = f'<p class="note">{html.escape(dataset_note)}</p>' if dataset_note else ""
+    return (f"<h1>{html.escape(title)}</h1><p>{html.escape(str(record.path))}</p>"
+            f'<p class="acc"><b>Test accuracy:</b> {acc}</p>{note}<table class="config">{table}</table>')
+
+
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    dataset=None,
+    *,
+    embedding: str = "umap",
+    cache_dir: str | Path | None = None,
+    root: str | Path | None = None,
+    random_state: int = 0,
+) -> Path:
+    """Write ONE self-contained HTML file with every view of the run in ``run_dir``; returns its path.
+
+    out: the file (default ``run_dir/report.html``); dataset: the run's data set (default: loaded by the
+    name in the run's config, with ``root`` for torchvision sets; views of real images are left out,
+    with a note, when it cannot be loaded); embedding: "umap" (cached in ``cache_dir``) or "pca".
+    Everything is validated and built before the file is written (atomically).
+    """
+    from dd_explore.distill import load_run
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run_dir {run_dir}: no such directory")
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {', '.join(EMBEDDINGS)}; got {embedding!r}")
+    out = Path(out) if out is not None else run_dir / "report.html"
+    if out.is_dir():
+        raise ValueError(f"out must be a file path; {out} is a directory")
+    record = load_run(run_dir)  # FileNotFoundError when run_dir is not a (checkpointed) run directory
+    selection = None
+    if (run_dir / "init").is_dir():
+        from dd_explore.selection import Selection
+
+        selection = Selection.load(run_dir / "init")
+    dataset_note = ""
+    if dataset is None:
+        dataset = load_dataset_for(record, root=root)
+        if dataset is None:
+            dataset_note = ("The run's data set could not be loaded here, so the views of real images (thumbnails, "
+                            "embedding, draw counts on the embedding) are left out; pass dataset= or --root.")
+    if dataset is not None:
+        _check_dataset(dataset, record)
+
+    page = Page(title=f"dd_explore report: {run_dir.name}")
+    classes = class_names(record)
+    mean, std = pixel_stats(record)
+    labels = record.train_labels
+    n = labels.shape[0]
+    rng = np.random.default_rng(random_state)
+
+    # ---------------------------------------------------------------- embedding (shared by two views)
+    emb = sprite = subset = None
+    if dataset is not None:
+        keep = np.unique(np.concatenate([np.asarray(selection.indices) if selection is not None else np.zeros(0, int),
+                                         sensitivity.center_indices(selection) if selection is not None else np.zeros(0, int)]))
+        subset = _embedded_subset(n, keep.astype(np.int64), rng)
+        X = dataset.train.images.cpu().numpy()
+        Xs = X if subset is None else X[subset]
+        emb = viz.compute_embedding(Xs, embedding, features="pixels", random_state=random_state, cache_dir=cache_dir)
+        pix = viz.to_pixels(Xs, mean, std)
+        if pix.shape[0] * pix.shape[1] * pix.shape[2] * pix.shape[3] <= MAX_SPRITE_PIXELS:
+            sprite = make_sprite(pix, indices=subset, classes=classes)
+    if emb is not None and emb.fallback_reason:
+        page.note(f"Embedding: {emb.fallback_reason}; PCA is shown instead.")
+
+    def on_embedding(idx):
+        """Global indices -> positions in the embedded subset (None stays None)."""
+        if idx is None or subset is None:
+            return idx
+        return np.searchsorted(subset, np.asarray(idx))
+
+    def sub(a):
+        return a if subset is None else np.asarray(a)[subset]
+
+    # ---------------------------------------------------------------- 1. sensitivity
+    page.section("sensitivity", "1. Sensitivity of the initial selection", HOW["sensitivity"])
+    if selection is None:
+        page.note(f"The run was initialized with init={record.config['run'].get('init')!r}: no selection, no scores.")
+    elif not sensitivity.has_scores(selection):
+        page.note(f"The init selection ({selection.method}) has no scores to show.")
+    else:
+        page.subheading("Score distribution per class", HOW["distribution"])
+        page.figure(sensitivity.score_distribution_figure(selection, class_names=classes))
+        page.subheading("Ranked scores, chosen points marked", HOW["ranked"])
+        page.figure(sensitivity.ranked_scores_figure(selection, class_names=classes))
+        detail = sensitivity.score_detail_figure(selection, class_names=classes)
+        if detail is not None:
+            page.subheading("What drives the score", HOW["distance"])
+            page.figure(detail)
+        if dataset is not None:
+            page.subheading("Highest and lowest scored images", HOW["thumbnails"])
+            page.figure(sensitivity.extreme_thumbnails_figure(selection, dataset.train.images, mean=mean, std=std,
+                                                              class_names=classes))
+
+    # ---------------------------------------------------------------- 2. embedding
+    page.section("embedding", "2. The real points in 2-D", HOW["embedding"])
+    if emb is None:
+        page.note("Left out: the run's data set is not available here.")
+    else:
+        if subset is not None:
+            page.note(f"{n} train points: a random {subset.size} of them are shown (every chosen point and center included).")
+        color = None
+        if selection is not None and sensitivity.has_scores(selection):
+            color = sub(np.asarray(selection.scores))
+        fig = viz.embedding_figure(
+            emb, sub(labels), color=color, marked=on_embedding(None if selection is None else selection.indices),
+            marked_name="chosen (initial images)",
+            centers=on_embedding(sensitivity.center_indices(selection) if selection is not None else None),
+            class_names=classes, title=f"{emb.method.upper()} of the train split (pixels)")
+        if subset is not None:
+            _to_global(fig, subset)
+        page.figure_with_hover_images(fig, "embedding", "train", sprite)
+
+    # ---------------------------------------------------------------- 3. synthetic evolution
+    page.section("evolution", "3. Synthetic images over the run", HOW["evolution"])
+    page.figure(evolution.run_evolution_figure(record), div_id="evolution")
+    page.subheading("Drift from the initial images", HOW["drift"])
+    page.figure(evolution.run_drift_figure(record))
+
+    # ---------------------------------------------------------------- 4. importance
+    page.section("importance", "4. Which real points the batches drew", HOW["draws"])
+    if importance.run_uses_importance(record):
+        page.subheading("Sampling probability over steps", HOW["heatmap"])
+        page.figure(importance.run_importance_heatmap_figure(record))
+        page.subheading("Entropy and effective sample size", HOW["entropy"])
+        page.figure(importance.run_entropy_figure(record))
+    else:
+        page.note(f"batches={record.config['run'].get('batches')!r}: real batches were drawn uniformly, "
+                  "so there is no q_t to show; the draw counts below are the uniform baseline.")
+    page.subheading("Draw counts")
+    page.figure(importance.run_draw_count_figure(record))
+    if emb is not None:
+        page.subheading("Draw counts on the embedding", HOW["draws_embedding"])
+        fig = viz.draw_count_embedding_figure(emb, sub(record.draw_counts), sub(labels),
+                                              marked=on_embedding(None if selection is None else selection.indices),
+                                              class_names=classes)
+        if subset is not None:
+            _to_global(fig, subset)
+        page.figure_with_hover_images(fig, "draws-embedding", "train", sprite)
+
+    # ---------------------------------------------------------------- 5. metrics
+    page.section("metrics", "5. Loss and accuracy", HOW["loss"])
+    if record.event_steps.shape[0]:
+        page.figure(metrics.run_loss_figure(record))
+    m = record.metrics or {}
+    if m.get("history") or "initial" in m or "final" in m:
+        page.subheading("Test accuracy", HOW["accuracy"])
+        page.figure(metrics.run_accuracy_figure(record))
+    else:
+        page.note("No evaluation in this run (metrics.json is absent).")
+
+    text = page.render(header=_header(record, selection, dataset_note))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    logger.info("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
+    return out
+
+
+def _to_global(fig, subset: np.ndarray) -> None:
+    """Rewrite customdata column 0 (positions in the embedded subset) to global train indices."""
+    for tr in fig.data:
+        cd = np.array(tr.customdata, dtype=np.float64)
+        cd[:, 0] = subset[cd[:, 0].astype(np.int64)]
+        tr.customdata = cd

@@ -1,0 +1,101 @@
+"""``dd-explore select``: choose real images per class and write the selection (optionally evaluate it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "choose IPC real images per class (sensitivity sampling or a coreset baseline) and write the selection"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist5k", help="data set name (default: mnist5k)")
+    p.add_argument("--root", default=None, help="folder of torchvision data sets")
+    p.add_argument("--ipc", type=int, required=True, help="images per class to select")
+    p.add_argument("--method", default="sensitivity-kmeans",
+                   help="random, herding, kcenter, sensitivity-kmeans (default), sensitivity-kmeans-stratified, sensitivity-krr")
+    p.add_argument("--features", default="pixels", help="pixels (default), convnet, pca:<k> or convnet+pca:<k>")
+    p.add_argument("--delta", type=float, default=None,
+                   help="redundancy filter: reject a candidate closer than this (feature space) to a chosen point")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="method option, repeatable (e.g. k=20, kernel=rbf, ridge=0.1, scope=class)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="output folder (must be empty or new, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--evaluate", action="store_true", help="train the protocol on the selected real images")
+    p.add_argument("--runs", type=int, default=5, help="evaluation runs (default 5)")
+    p.add_argument("--epochs", type=int, default=300, help="evaluation epochs (default 300)")
+    p.add_argument("--model", default="convnet", help="evaluation model (default convnet)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["k=20", "kernel=rbf"]`` -> ``{"k": 20, "kernel": "rbf"}`` (values read as JSON when they parse)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must be KEY=VALUE; got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def check_out(out: str | Path, overwrite: bool) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out must be a folder; {path} is a file")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out {path} is not empty; pass --overwrite to write into it")
+    return path
+
+
+def run(args) -> int:
+    from dd_explore import data
+    from dd_explore.device import resolve_device
+    from dd_explore.selection import list_methods, select
+
+    # validate everything cheap before loading data or writing anything
+    if args.method not in list_methods():
+        raise ValueError(f"--method must be one of {list_methods()}; got {args.method!r}")
+    if args.dataset not in data.list_datasets():
+        raise ValueError(f"--dataset must be one of {data.list_datasets()}; got {args.dataset!r}")
+    if args.ipc is None or args.ipc <= 0:
+        raise ValueError(f"--ipc must be a positive int; got {args.ipc}")
+    if args.evaluate and (args.runs < 1 or args.epochs < 1):
+        raise ValueError(f"--runs and --epochs must be positive ints; got {args.runs} and {args.epochs}")
+    params = parse_params(args.param)
+    out = check_out(args.out, args.overwrite)
+    device = resolve_device(args.device)
+
+    ds = data.load(args.dataset, root=args.root)
+    train = ds.train
+    sel = select(train.images, train.labels, args.ipc, method=args.method, features=args.features,
+                 random_state=args.seed, delta=args.delta, device=device, progress=not args.no_progress, **params)
+    sel.save(out)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["dataset"] = ds.describe()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"{ds.name}: {args.method} selected {sel.indices.shape[0]} images ({args.ipc} per class, "
+          f"features {args.features}) -> {out}")
+    for d in sel.per_class:
+        extra = f" cost {d.cost:.4g}" if d.cost is not None else (f" d_eff {d.d_eff:.1f}" if d.d_eff is not None else "")
+        print(f"  class {ds.classes[d.label]}: {d.size} points, chosen {d.chosen.tolist()[:8]}"
+              f"{' ...' if d.chosen.shape[0] > 8 else ''}{extra}")
+    if args.evaluate:
+        import torch
+
+        from dd_explore.evaluate import evaluate
+
+        idx = torch.as_tensor(sel.indices, dtype=torch.long)
+        result = evaluate(train.images[idx], train.labels[idx], ds.test, model=args.model, runs=args.runs,
+                          epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
+        record = {"dataset": ds.name, "method": args.method, "ipc": args.ipc, "features": args.features,
+                  **result.to_dict()}
+        (out / "metrics.json").write_text(json.dumps(record, indent=2))
+        print(f"  accuracy of the selected images: {result}")
+    return 0

@@ -1,0 +1,47 @@
+"""Pure plotly figure builders: results in, ``plotly.graph_objects.Figure`` out; never ``show()``.
+
+Views (docs/views.md explains how to read each one):
+  sensitivity  score distribution, ranked curve with the chosen points, score vs distance to center
+               (k-means) / leverage vs residual (KRR), highest/lowest-scored thumbnails
+  embedding    UMAP/PCA of the real points (cached), colour = score, chosen points and centers marked
+  evolution    per-class synthetic grid with a step slider and play; drift from the initial images
+  importance   q_t heatmap, entropy / ESS curve, draw-count histogram, draw counts on the embedding
+  metrics      loss curve, accuracy over steps / initial vs final, run-vs-run bars with error bars
+  images       denormalized pixels, PNG tiles, image-grid figures with per-tile hover
+"""
+
+from dd_explore.viz.embedding import Embedding, compute_embedding, default_cache_dir, embedding_figure
+from dd_explore.viz.evolution import drift, drift_figure, evolution_figure
+from dd_explore.viz.images import image_grid_figure, png_data_uri, tile, to_pixels
+from dd_explore.viz.importance import (
+    draw_count_embedding_figure,
+    draw_count_figure,
+    entropy_ess,
+    entropy_figure,
+    importance_heatmap_figure,
+    relative_to_uniform,
+)
+from dd_explore.viz.metrics import accuracy_figure, comparison_figure, loss_figure
+
+__all__ = [
+    "Embedding",
+    "accuracy_figure",
+    "comparison_figure",
+    "compute_embedding",
+    "default_cache_dir",
+    "draw_count_embedding_figure",
+    "draw_count_figure",
+    "drift",
+    "drift_figure",
+    "embedding_figure",
+    "entropy_ess",
+    "entropy_figure",
+    "evolution_figure",
+    "image_grid_figure",
+    "importance_heatmap_figure",
+    "loss_figure",
+    "png_data_uri",
+    "relative_to_uniform",
+    "tile",
+    "to_pixels",
+]

@@ -1,0 +1,176 @@
+"""Linked views of a selection in JupyterLab: embedding, sensitivity and the images you pick.
+
+>>> from dd_explore import data, selection
+>>> from dd_explore.widgets import SelectionExplorer
+>>> ds = data.load("digits")
+>>> sel = selection.select(ds.train.images, ds.train.labels, ipc=5, method="sensitivity-kmeans", random_state=0)
+>>> explorer = SelectionExplorer(ds, sel, embedding="pca")
+>>> explorer                                                       # doctest: +SKIP
+
+Lasso- or box-select points on the embedding (or click one, on the embedding or on the ranked-score
+curve): the image grid shows those images with their index, class and score (hover a tile), and the
+text above it lists them. The grid starts with the chosen points.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dd_explore.viz import compute_embedding, image_grid_figure
+from dd_explore.viz.embedding import Embedding
+from dd_explore.viz.sensitivity import has_scores, ranked_scores_figure, score_detail_figure, selection_embedding_figure
+from dd_explore.widgets.dashboard import load_figure
+
+logger = logging.getLogger(__name__)
+
+EMBEDDINGS = ("umap", "pca")
+
+
+def _point_index(customdata, point: int) -> int | None:
+    """Global index of ``point`` in a trace whose customdata rows are (index, ...) or plain indices."""
+    if customdata is None:
+        return None
+    row = customdata[point]
+    value = row[0] if np.ndim(row) else row
+    if value is None or not np.isfinite(float(value)) or float(value) < 0:
+        return None
+    return int(value)
+
+
+class SelectionExplorer:
+    """Sensitivity + embedding + image grid of a :class:`~dd_explore.selection.Selection`, linked.
+
+    dataset: the :class:`~dd_explore.data.Dataset` whose train split was given to ``select``.
+    selection: the result of ``dd_explore.selection.select`` on it. embedding: None or "umap" (UMAP of
+    the train pixels, cached on disk), "pca" (fast), an :class:`~dd_explore.viz.Embedding` or (n, 2)
+    coordinates. max_images: at most this many images in the grid.
+
+    ``selected_indices``: global indices of the last selection (all of them), ``shown_indices``: those
+    in the grid; :meth:`show` puts any indices there from code.
+    """
+
+    def __init__(self, dataset, selection, embedding: Embedding | np.ndarray | str | None = None, *,
+                 max_images: int = 64, class_names: Sequence[str] | None = None, tile_px: int = 40):
+        import ipywidgets as W
+
+        from dd_explore.data.dataset import Dataset
+
+        if not isinstance(dataset, Dataset):
+            raise ValueError(f"dataset must be a dd_explore Dataset (dd_explore.data.load(...)); got {type(dataset).__name__}")
+        n = int(dataset.train.labels.shape[0])
+        num_points = getattr(selection, "num_points", None)
+        if num_points is None or not hasattr(selection, "indices"):
+            raise ValueError(f"selection must be a dd_explore.selection.Selection; got {type(selection).__name__}")
+        if num_points != n:
+            raise ValueError(f"selection must be made on the train split of the dataset ({n} points); it covers {num_points}")
+        if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)) or max_images < 1:
+            raise ValueError(f"max_images must be a positive int; got {max_images!r}")
+        self.dataset = dataset
+        self.selection = selection
+        self.max_images = int(max_images)
+        self.tile_px = int(tile_px)
+        self.class_names = tuple(class_names) if class_names is not None else tuple(dataset.classes)
+        self.labels = dataset.train.labels.cpu().numpy()
+        self.scores = np.asarray(selection.scores, dtype=np.float64) if has_scores(selection) else None
+        self.embedding = self._embedding(embedding, n)
+
+        self.selected_indices = np.zeros(0, dtype=np.int64)
+        self.shown_indices = np.zeros(0, dtype=np.int64)
+        self._pending: dict[int, dict[int, list[int]]] = {}
+
+        self.fig_embedding = go.FigureWidget(selection_embedding_figure(
+            selection, self.embedding, self.labels, class_names=self.class_names,
+            title=f"{self.embedding.method.upper()} of the train points (lasso/box select or click)",
+            width=640, height=520))
+        self.fig_embedding.update_layout(dragmode="lasso")
+        self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
+        self.info = W.HTML()
+        self.info.add_class("dd-selected")
+        figs = [self.fig_embedding]
+        self.fig_ranked = self.fig_detail = None
+        bottom = []
+        if self.scores is not None:
+            self.fig_ranked = go.FigureWidget(ranked_scores_figure(selection, class_names=self.class_names)
+                                              ).update_layout(width=600, height=380)
+            figs.append(self.fig_ranked)
+            bottom.append(self.fig_ranked)
+            detail = score_detail_figure(selection, class_names=self.class_names)
+            if detail is not None:
+                self.fig_detail = go.FigureWidget(detail).update_layout(width=600, height=380)
+                figs.append(self.fig_detail)
+                bottom.append(self.fig_detail)
+        for fw in figs:
+            for trace in fw.data:
+                trace.on_click(self._on_points, append=True)
+                trace.on_selection(self._on_points, append=True)
+        note = [] if self.scores is not None else [W.HTML(
+            f"<i>method {html.escape(str(selection.method))} gives no scores: the sensitivity views are hidden.</i>")]
+        self.widget = W.VBox([W.HBox([self.fig_embedding, W.VBox([self.info, self.fig_grid])]), *note,
+                              W.HBox(bottom)])
+        self.widget.add_class("dd-explorer")
+        self.show(np.asarray(selection.indices), what="chosen points")
+
+    def _embedding(self, embedding, n: int) -> Embedding:
+        if embedding is None or isinstance(embedding, str):
+            method = embedding or "umap"
+            if method not in EMBEDDINGS:
+                raise ValueError(f"embedding must be None, one of {list(EMBEDDINGS)}, an Embedding or (n, 2) coordinates; "
+                                 f"got {embedding!r}")
+            return compute_embedding(self.dataset.train.images.cpu().numpy(), method, features="pixels")
+        if isinstance(embedding, Embedding):
+            coords = embedding.coords
+        else:
+            coords = np.asarray(embedding, dtype=np.float32)
+            embedding = Embedding(coords=coords, method="given", requested="given", key="")
+        if coords.shape != (n, 2):
+            raise ValueError(f"embedding must hold (n, 2) = ({n}, 2) coordinates of the train points; got {coords.shape}")
+        return embedding
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ linking
+    def _on_points(self, trace, points, _state) -> None:
+        """Called by plotly once per trace for every click/selection event, in trace order; the last trace
+        closes the event."""
+        fig = trace.figure
+        pending = self._pending.setdefault(id(fig), {})
+        found = [i for i in (_point_index(trace.customdata, p) for p in points.point_inds) if i is not None]
+        pending[points.trace_index] = found
+        if points.trace_index == len(fig.data) - 1:
+            picked = list(dict.fromkeys(i for t in sorted(pending) for i in pending[t]))
+            self._pending.pop(id(fig), None)
+            if picked:
+                self.show(np.asarray(picked, dtype=np.int64), what="selected points")
+            else:
+                self.info.value = "<b>no points in that selection</b>; showing the previous ones below"
+
+    def show(self, indices, what: str = "points") -> None:
+        """Show the images of the given global train indices (at most ``max_images``) in the grid."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = self.labels.shape[0]
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"indices must lie in 0..{n - 1}; got min {idx.min()}, max {idx.max()}")
+        self.selected_indices = idx
+        shown = idx[: self.max_images]
+        self.shown_indices = shown
+        if shown.size == 0:
+            self.info.value = f"<b>no {html.escape(what)}</b>"
+            return
+        values = self.scores[shown] if self.scores is not None else None
+        fig = image_grid_figure(self.dataset.train.images[shown], mean=self.dataset.mean, std=self.dataset.std,
+                                ncols=min(8, shown.size), indices=shown, labels=self.labels[shown], values=values,
+                                value_name="score", class_names=self.class_names, tile_px=self.tile_px,
+                                title=f"{idx.size} {what}" + (f" (first {shown.size})" if shown.size < idx.size else ""))
+        load_figure(self.fig_grid, fig)
+        items = [f"{i} ({self.class_names[int(self.labels[i])]}" + (f", {self.scores[i]:.3g}" if self.scores is not None else "") + ")"
+                 for i in shown[:20]]
+        more = f", … {idx.size - 20} more" if idx.size > 20 else ""
+        head = "index (class, score)" if self.scores is not None else "index (class)"
+        self.info.value = (f"<b>{idx.size} {html.escape(what)}</b> — {head}: "
+                           + html.escape(", ".join(items)) + html.escape(more))

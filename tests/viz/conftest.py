@@ -1,0 +1,33 @@
+"""Real results for the figure builders: selections on digits and one tiny distillation run."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def kmeans_selection(digits):
+    from dd_explore import selection
+
+    return selection.select(digits.train.images, digits.train.labels, ipc=3, method="sensitivity-kmeans", random_state=0)
+
+
+@pytest.fixture(scope="session")
+def krr_selection(digits):
+    from dd_explore import selection
+
+    return selection.select(digits.train.images, digits.train.labels, ipc=2, method="sensitivity-krr", random_state=0)
+
+
+@pytest.fixture(scope="session")
+def run_record(digits, tmp_path_factory):
+    """DM, IPC 2, sensitivity init, importance batches, 12 steps, a tiny evaluation every 6 steps."""
+    from dd_explore import distill
+
+    out = tmp_path_factory.mktemp("viz-run") / "run"
+    out.mkdir()
+    distill.run(digits, "dm", ipc=2, init="sensitivity-kmeans", batches="importance", steps=12, out=out, width=8,
+                seed=0, refresh=4, probe_width=8, probe_epochs=1, probe_warmup_epochs=2, snapshot_every=4,
+                checkpoint_every=6,
+                evaluate=dict(runs=2, epochs=2, every=6, every_runs=1, every_epochs=1, model_kwargs={"width": 8}))
+    return distill.load_run(out)
