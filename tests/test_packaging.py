@@ -51,6 +51,8 @@ def test_no_hard_coded_cuda():
     offenders = []
     for path in (ROOT / "dd_explore").rglob("*.py"):
         for i, line in enumerate(path.read_text().splitlines(), 1):
+            if "``" in line or line.lstrip().startswith("#"):
+                continue  # prose in docstrings and comments may name the device
             if re.search(r"\.cuda\(\)|device\s*=\s*[\"']cuda[\"']|[\"']cuda:0[\"']", line):
                 offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
     assert not offenders, offenders

@@ -90,7 +90,8 @@ class StepInfo:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Passed to ``on_checkpoint``: ``state`` is what ``checkpoint.pt`` holds (tensors and plain values)."""
+    """Passed to ``on_checkpoint``: ``state`` is what ``checkpoint.pt`` holds (tensors and plain values);
+    ``final``: the last checkpoint of this call of :func:`run` (end, stop or interruption)."""
 
     step: int
     state: dict
@@ -99,6 +100,7 @@ class Checkpoint:
     targets: torch.Tensor | None
     draw_counts: torch.Tensor
     train_labels: torch.Tensor
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -316,12 +318,12 @@ class _Engine:
                         importance_step=last, refreshed=refreshed, step_time=step_time, probe_time=probe_time,
                         elapsed=self.elapsed, extra=out.extra)
 
-    def checkpoint(self, state: dict, config: dict, callbacks, initial) -> Checkpoint:
+    def checkpoint(self, state: dict, config: dict, callbacks, initial, final: bool = False) -> Checkpoint:
         state = dict(state, config=json.dumps(config), initial_images=initial[0], initial_labels=initial[1])
         images, labels, targets = self._synthetic_from(state)
         counts = state["sampler"]["counts"]
         ck = Checkpoint(step=int(state["step"]), state=state, images=images, labels=labels, targets=targets,
-                        draw_counts=counts, train_labels=self.dataset.train.labels.cpu())
+                        draw_counts=counts, train_labels=self.dataset.train.labels.cpu(), final=final)
         for cb in callbacks:
             cb.on_checkpoint(ck)
         return ck
@@ -348,9 +350,8 @@ def _initial_set(dataset: Dataset, init: str, ipc: int, seed: int, generator: to
         return images, class_labels(dataset.num_classes, ipc), None
     from dd_explore.selection import select
 
-    x = dataset.train.images.cpu().numpy()
-    y = dataset.train.labels.cpu().numpy()
-    selection = select(x, y, ipc, method=init, features="pixels", random_state=seed)
+    selection = select(dataset.train.images.cpu(), dataset.train.labels.cpu(), ipc, method=init, features="pixels",
+                       random_state=seed)
     idx = torch.as_tensor(np.asarray(selection.indices), dtype=torch.long)
     labels = dataset.train.labels.cpu()[idx]
     order = torch.argsort(labels, stable=True)
@@ -486,10 +487,12 @@ def run(
                     old_metrics = json.loads((out_path / "metrics.json").read_text())
 
     # ------------------------------------------------------------ set up
-    if out_path is not None and overwrite and out_path.exists():
-        from dd_explore.distill.rundir import clear_run_files
+    if out_path is not None:
+        if overwrite and out_path.exists():
+            from dd_explore.distill.rundir import clear_run_files
 
-        clear_run_files(out_path)
+            clear_run_files(out_path)
+        out_path.mkdir(parents=True, exist_ok=True)
     engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev)
     selection = None
     if saved_state is not None:
@@ -503,17 +506,17 @@ def run(
     start = engine.step
     if start:
         logger.info("resuming %s at step %d of %d", out_path, start, steps)
-    cbs: list[Callback] = list(user_callbacks)
-    if progress:
-        cbs.append(ProgressBar())
+    # the recorder first (a step is on disk before another callback can end the run), then the user's
+    cbs: list[Callback] = []
     if out_path is not None:
         from dd_explore.distill.rundir import Recorder
 
-        cbs.append(CheckpointEvery(checkpoint_every))
+        cbs += [Recorder(out_path, snapshot_every), CheckpointEvery(checkpoint_every)]
+    cbs += user_callbacks
     if evaluation is not None:
         cbs.append(evaluation)
-    if out_path is not None:
-        cbs.append(Recorder(out_path, snapshot_every))
+    if progress:
+        cbs.append(ProgressBar())
     control.config, control.out, control.dataset, control.device = config, out_path, dataset, dev
     control.steps, control.start_step = int(steps), start
     control.initial_images, control.initial_labels, control.selection = initial[0], initial[1], selection
@@ -538,7 +541,7 @@ def run(
     def end(state, reason, exc=None):
         """Final checkpoint from ``state`` and on_end (started callbacks); errors here do not hide ``exc``."""
         try:
-            engine.checkpoint(state, config, started, initial)
+            engine.checkpoint(state, config, started, initial, final=True)
             result = finish(reason)
             for cb in started:
                 cb.on_end(result)

@@ -12,7 +12,7 @@ Files (all written atomically: a temporary file, then a rename):
   summaries, or null for uniform batches), ``drawn`` (per class, the global train indices drawn),
   ``extra`` (method-specific numbers).
 - ``snapshots.npz``: ``steps`` (S,), ``images`` (S, N, C, H, W) float32, ``labels`` (N,): the synthetic
-  images at step 0, every ``snapshot_every`` steps and at the last step.
+  images at step 0, every ``snapshot_every`` steps, at the last step and where a run stopped.
 - ``importance.npz``: ``refresh_steps`` (R,), ``q`` (R, n_train) float32 (each class sums to 1; R = 0 for
   uniform batches), ``draw_counts`` (n_train,) cumulative draws per train point, ``train_labels``
   (n_train,), ``hist_edges``.
@@ -190,7 +190,8 @@ class Recorder(Callback):
     def on_checkpoint(self, checkpoint) -> None:
         out = self.out
         images, labels, targets = checkpoint.images, checkpoint.labels, checkpoint.targets
-        self._snapshot(checkpoint.step, images)
+        if checkpoint.final:
+            self._snapshot(checkpoint.step, images)
         keep = [i for i, s in enumerate(self.snap_steps) if s <= checkpoint.step]
         write_npz(out / "snapshots.npz", steps=np.array([self.snap_steps[i] for i in keep], dtype=np.int64),
                   images=np.stack([self.snap_images[i] for i in keep]), labels=self.labels)

@@ -43,8 +43,8 @@ HOW = {
     "drift": "RMS pixel distance (0-1 scale) of each synthetic image from its initial image; flat lines = images that "
              "barely changed, steep = images the method is rewriting.",
     "heatmap": "for one class (dropdown), each column is a real point, each row a refresh of the importance sampler; "
-               "colour = n_c*q (1 = drawn as often as under uniform batches). Bright columns = points the probe "
-               "finds hard, drawn more often.",
+               "colour = n_c*q (white = 1 = drawn as often as under uniform batches, red = more often, blue = less). "
+               "Red columns = points the probe finds hard, drawn more often.",
     "entropy": "normalized entropy and effective sample size of q per class (1 = uniform). Dropping lines mean the "
                "sampler concentrates on fewer real points; gamma keeps them above a floor.",
     "draws": "how many times each real point was drawn into a real batch so far (per class). Uniform batches give a "
@@ -195,7 +195,13 @@ def write_report(
         return a if subset is None else np.asarray(a)[subset]
 
     # ---------------------------------------------------------------- 1. sensitivity
-    page.section("sensitivity", "1. Sensitivity of the initial selection", HOW["sensitivity"])
+    if selection is not None and not selection.method.startswith("sensitivity"):
+        page.section("sensitivity", f"1. The initial selection ({selection.method})",
+                     f"each real point's score from the {selection.method} method (uniform: 1/n_c; herding: the pick "
+                     "order; k-center: distance to the nearest chosen point; see docs/selection.md). Red marks are "
+                     "the points actually chosen.")
+    else:
+        page.section("sensitivity", "1. Sensitivity of the initial selection", HOW["sensitivity"])
     if selection is None:
         page.note(f"The run was initialized with init={record.config['run'].get('init')!r}: no selection, no scores.")
     elif not sensitivity.has_scores(selection):

@@ -76,23 +76,22 @@ WEIGHTINGS = ("sampling", "inclusion")
 def inclusion_probabilities(p: torch.Tensor, m: int) -> torch.Tensor:
     """Approximate inclusion probabilities of successive sampling of m points proportional to p.
 
-    ``pi_i = 1 - exp(-t p_i)`` with t chosen so that ``sum(pi) = m`` (found by bisection); exact in the
-    limit of small p, and it captures the saturation of heavy points (pi <= 1) that ``m p`` misses.
+    ``pi_i = 1 - exp(-t p_i)`` with t chosen so that ``sum(pi) = m``. It is exact in the limit of small
+    p, and it captures the saturation of heavy points (pi <= 1) that ``m p`` misses. t is found by
+    Newton's method from t = m / sum(p): f(t) = sum(pi) is increasing and concave, so the iterates rise
+    monotonically to the root.
     """
     p = p.to(torch.float64)
-    positive = int((p > 0).sum())
-    if m >= positive:
+    if m >= int((p > 0).sum()):
         return (p > 0).to(torch.float64)
-    lo, hi = 0.0, float(m) / float(p.max())
-    while float((-torch.expm1(-hi * p)).sum()) < m:
-        lo, hi = hi, hi * 2.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if float((-torch.expm1(-mid * p)).sum()) < m:
-            lo = mid
-        else:
-            hi = mid
-    return -torch.expm1(-hi * p)
+    t = m / float(p.sum())
+    for _ in range(100):
+        e = torch.exp(-t * p)
+        f = float((1.0 - e).sum())
+        if m - f <= 1e-12 * m:
+            break
+        t += (m - f) / float((p * e).sum())
+    return -torch.expm1(-t * p)
 
 
 def coreset_weights(p: torch.Tensor, chosen: torch.Tensor, m: int, weighting: str = "sampling") -> torch.Tensor:

@@ -121,7 +121,7 @@ def status(key):
     except OSError:
         return None
 
-n, d, k, seed = (int(v) for v in sys.argv[1:5])
+n, d, k, seed, repeats = (int(v) for v in sys.argv[1:6])
 X = torch.empty(n, d)
 X.normal_(generator=torch.Generator().manual_seed(seed))
 kmeans_sensitivity(X[:1000], k, random_state=seed)
@@ -131,24 +131,32 @@ try:  # Linux: reset the peak RSS (VmHWM) to the current RSS
     before, how = status("VmRSS"), "VmHWM after clear_refs - VmRSS before"
 except OSError:
     before, how = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss growth"
-t = time.perf_counter()
-kmeans_sensitivity(X, k, random_state=seed)
-seconds = time.perf_counter() - t
+seconds = float("inf")
+for _ in range(max(1, repeats)):
+    t = time.perf_counter()
+    kmeans_sensitivity(X, k, random_state=seed)
+    seconds = min(seconds, time.perf_counter() - t)
 after = status("VmHWM") if how.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "before_kib": before, "after_kib": after, "how": how}))
 """
 
 
-def bench_scaling(ns=(10_000, 100_000, 1_000_000), d: int = 64, k: int = 10, seed: int = 0) -> tuple[ScalingPoint, ...]:
-    """Time and peak extra memory of ``kmeans_sensitivity`` per n, each in a fresh subprocess.
+def bench_scaling(ns=(10_000, 100_000, 1_000_000), d: int = 64, k: int = 10, seed: int = 0,
+                  device: str = "cpu", repeats: int = 3) -> tuple[ScalingPoint, ...]:
+    """Time and peak extra memory of ``kmeans_sensitivity`` per n.
 
-    Memory: on Linux the process's peak RSS is reset (``/proc/self/clear_refs``) after the data are
-    allocated and a warm-up call ran, and ``VmHWM - VmRSS(before)`` is reported; elsewhere the growth of
-    ``ru_maxrss`` (a lower bound). It counts every allocation of the process, torch's included.
+    CPU: each n in a fresh subprocess; on Linux the process's peak RSS is reset
+    (``/proc/self/clear_refs``) after the data are allocated and a warm-up call ran, and
+    ``VmHWM - VmRSS(before)`` is reported; elsewhere the growth of ``ru_maxrss`` (a lower bound). It counts
+    every allocation of the process, torch's included. CUDA (``device="cuda"``): in this process,
+    ``torch.cuda.max_memory_allocated`` above the allocation before the call, timed with synchronization.
+    Time: best of ``repeats`` calls (memory: the peak over all of them).
     """
+    if torch.device(device).type == "cuda":
+        return tuple(_scaling_cuda(n, d, k, seed, torch.device(device), repeats) for n in ns)
     rows = []
     for n in ns:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(n), str(d), str(k), str(seed)],
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(n), str(d), str(k), str(seed), str(repeats)],
                               capture_output=True, text=True, env=dict(os.environ), check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"scaling run for n={n} failed:\n{proc.stderr[-2000:]}")
@@ -160,22 +168,54 @@ def bench_scaling(ns=(10_000, 100_000, 1_000_000), d: int = 64, k: int = 10, see
     return tuple(rows)
 
 
+def _scaling_cuda(n: int, d: int, k: int, seed: int, device: torch.device, repeats: int) -> ScalingPoint:
+    from dd_explore.selection.kmeans import kmeans_sensitivity
+
+    X = torch.empty(n, d, device=device)
+    X.normal_(generator=torch.Generator(device=device).manual_seed(seed))
+    kmeans_sensitivity(X[:1000], k, random_state=seed)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    seconds = float("inf")
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        kmeans_sensitivity(X, k, random_state=seed)
+        torch.cuda.synchronize(device)
+        seconds = min(seconds, time.perf_counter() - t)
+    extra = torch.cuda.max_memory_allocated(device) - base
+    return ScalingPoint(n=n, d=d, k=k, seconds=seconds, peak_extra_mib=extra / 2**20, data_mib=n * d * 4 / 2**20,
+                        bytes_per_point=extra / n)
+
+
 def bench_select_methods(ns=(1_000, 10_000, 100_000), d: int = 64, num_classes: int = 10, ipc: int = 10,
-                         methods=None, seed: int = 0, repeats: int = 1, method_kw: dict | None = None) -> tuple[MethodTiming, ...]:
+                         methods=None, seed: int = 0, repeats: int = 1, method_kw: dict | None = None,
+                         device: str = "cpu") -> tuple[MethodTiming, ...]:
     """Wall time of ``select(X, y, ipc, method)`` on a seeded mixture (one component per class) for each n."""
     from dd_explore.selection import list_methods, select
 
     methods = list(methods) if methods is not None else list_methods()
     method_kw = method_kw or {}
+    dev = torch.device(device)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     rows = []
     for n in ns:
-        X = mixture(n, d, components=num_classes, seed=seed)
+        X = mixture(n, d, components=num_classes, seed=seed).to(dev)
         y = np.random.default_rng(seed).integers(0, num_classes, n)
         y[:num_classes] = np.arange(num_classes)
         for m in methods:
             kw = method_kw.get(m, {})
             select(X[: 50 * num_classes], np.arange(50 * num_classes) % num_classes, min(ipc, 50), method=m,
                    random_state=seed, **kw)  # warm-up
-            secs = _best(lambda: select(X, y, ipc, method=m, random_state=seed, **kw), repeats)
-            rows.append(MethodTiming(method=m, n=n, d=d, num_classes=num_classes, ipc=ipc, seconds=secs))
+            sync()
+
+            def once():
+                select(X, y, ipc, method=m, random_state=seed, **kw)
+                sync()
+
+            rows.append(MethodTiming(method=m, n=n, d=d, num_classes=num_classes, ipc=ipc, seconds=_best(once, repeats)))
     return tuple(rows)

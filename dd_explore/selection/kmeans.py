@@ -101,10 +101,10 @@ def kmeans_sensitivity(X, k: int, random_state=None, chunk_size: int = DEFAULT_C
     computed in chunks of ``chunk_size`` rows, so memory is O(n (d + k)), never n x n. All-identical
     points (cost 0) give a RuntimeWarning and uniform scores 1/n.
     """
-    X = _checks.as_points("X", X, chunk_size=max(1, int(chunk_size)) if isinstance(chunk_size, int) else 8192)
+    chunk_size = _checks.check_int("chunk_size", chunk_size, 1)
+    X = _checks.as_points("X", X, chunk_size)
     n = X.shape[0]
     k = _checks.check_int("k", k, 1, n, rule=f"a positive int no larger than the number of points ({n})")
-    chunk_size = _checks.check_int("chunk_size", chunk_size, 1)
     _checks.check_random_state("random_state", random_state)
     gen = torch_generator(random_state, X.device)
 

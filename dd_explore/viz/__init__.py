@@ -8,10 +8,11 @@ Views (docs/views.md explains how to read each one):
   importance   q_t heatmap, entropy / ESS curve, draw-count histogram, draw counts on the embedding
   metrics      loss curve, accuracy over steps / initial vs final, run-vs-run bars with error bars
   images       denormalized pixels, PNG tiles, image-grid figures with per-tile hover
+``run_*`` builders take a ``dd_explore.distill.RunRecord``; the others take arrays or a ``Selection``.
 """
 
 from dd_explore.viz.embedding import Embedding, compute_embedding, default_cache_dir, embedding_figure
-from dd_explore.viz.evolution import drift, drift_figure, evolution_figure
+from dd_explore.viz.evolution import drift, drift_figure, evolution_figure, run_drift_figure, run_evolution_figure
 from dd_explore.viz.images import image_grid_figure, png_data_uri, tile, to_pixels
 from dd_explore.viz.importance import (
     draw_count_embedding_figure,
@@ -20,12 +21,27 @@ from dd_explore.viz.importance import (
     entropy_figure,
     importance_heatmap_figure,
     relative_to_uniform,
+    run_draw_count_embedding_figure,
+    run_draw_count_figure,
+    run_entropy_figure,
+    run_importance_heatmap_figure,
+    run_uses_importance,
 )
-from dd_explore.viz.metrics import accuracy_figure, comparison_figure, loss_figure
+from dd_explore.viz.metrics import accuracy_figure, comparison_figure, loss_figure, run_accuracy_figure, run_loss_figure
+from dd_explore.viz.sensitivity import (
+    center_indices,
+    extreme_thumbnails_figure,
+    has_scores,
+    ranked_scores_figure,
+    score_detail_figure,
+    score_distribution_figure,
+    selection_embedding_figure,
+)
 
 __all__ = [
     "Embedding",
     "accuracy_figure",
+    "center_indices",
     "comparison_figure",
     "compute_embedding",
     "default_cache_dir",
@@ -37,11 +53,26 @@ __all__ = [
     "entropy_ess",
     "entropy_figure",
     "evolution_figure",
+    "extreme_thumbnails_figure",
+    "has_scores",
     "image_grid_figure",
     "importance_heatmap_figure",
     "loss_figure",
     "png_data_uri",
+    "ranked_scores_figure",
     "relative_to_uniform",
+    "run_accuracy_figure",
+    "run_draw_count_embedding_figure",
+    "run_draw_count_figure",
+    "run_drift_figure",
+    "run_entropy_figure",
+    "run_evolution_figure",
+    "run_importance_heatmap_figure",
+    "run_loss_figure",
+    "run_uses_importance",
+    "score_detail_figure",
+    "score_distribution_figure",
+    "selection_embedding_figure",
     "tile",
     "to_pixels",
 ]

@@ -51,6 +51,7 @@ def evolution_figure(
     classes: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
     max_per_class: int | None = None,
+    max_frames: int | None = 60,
     tile_px: int = 36,
     title: str | None = "Synthetic images",
 ) -> go.Figure:
@@ -59,9 +60,16 @@ def evolution_figure(
     One ``go.Image`` trace per shown class (subplot row = class; columns = that class's synthetic images
     in storage order), one frame per snapshot named by its step, one slider step per frame. The figure
     starts at the last snapshot. ``classes`` picks rows (default: all labels present);
-    ``max_per_class`` caps the images per row.
+    ``max_per_class`` caps the images per row; with more than ``max_frames`` snapshots, that many evenly
+    spaced ones are shown (first and last included; None: all). Each frame costs a few kB per class.
     """
     st, im, lab = _check_snapshots(steps, images, labels)
+    if max_frames is not None:
+        if not isinstance(max_frames, (int, np.integer)) or max_frames < 2:
+            raise ValueError(f"max_frames must be an int >= 2 or None; got {max_frames!r}")
+        if st.shape[0] > max_frames:
+            keep = np.unique(np.round(np.linspace(0, st.shape[0] - 1, int(max_frames))).astype(np.int64))
+            st, im = st[keep], im[keep]
     shown = _class_list(lab, classes)
     members = [np.flatnonzero(lab == c)[: max_per_class] for c in shown]
     S = st.shape[0]

@@ -70,10 +70,9 @@ def png_data_uri(image: np.ndarray) -> str:
 
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise ValueError(f"image must have shape (H, W, C) with C in 1, 3, 4; got {image.shape}")
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[image.shape[2]]
-    data = image[:, :, 0] if image.shape[2] == 1 else image
+    data = image[:, :, 0] if image.shape[2] == 1 else image  # uint8 2-D -> "L", 3 channels -> "RGB", 4 -> "RGBA"
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(data), mode=mode).save(buf, format="PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(data, dtype=np.uint8)).save(buf, format="PNG", compress_level=6)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

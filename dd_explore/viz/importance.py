@@ -52,7 +52,8 @@ def importance_heatmap_figure(
 
     steps (R,): refresh steps; q (R, n): the sampling distribution over all n real points at each
     refresh (normalized within each class); labels (n,). One ``go.Heatmap`` trace per class (only the
-    first visible) and a dropdown to switch class. ``sort="final"``: points ordered by their last q
+    first visible) and a dropdown to switch class. Diverging colours: white = uniform (1), red = drawn
+    more often, blue = less; the scale tops at ``zmax`` (default max(2, 99.5th percentile)). ``sort="final"``: points ordered by their last q
     (largest left); ``"index"``: by global index. ``customdata`` holds each column's global index.
     """
     if sort not in SORTS:
@@ -71,7 +72,7 @@ def importance_heatmap_figure(
         fig.add_trace(go.Heatmap(
             z=z, x=np.arange(members.shape[0]), y=[str(int(s)) for s in st],
             customdata=np.broadcast_to(members.astype(np.float64), z.shape).copy(),
-            zmin=0.0, zmax=top, colorscale="Magma", reversescale=False, visible=(k == 0), name=f"class {name}",
+            zmin=0.0, zmax=top, zmid=1.0, colorscale="RdBu_r", visible=(k == 0), name=f"class {name}",
             colorbar=dict(title=dict(text="n_c q"), thickness=12),
             hovertemplate="point %{customdata}<br>step %{y}<br>n_c q = %{z:.3g}<extra>%{fullData.name}</extra>",
         ))

@@ -60,16 +60,25 @@ def _name(c: int, class_names) -> str:
     return str(class_names[c]) if class_names is not None else str(c)
 
 
+def _log_axis(log: bool | None, values: np.ndarray) -> bool:
+    """``log=None``: a log axis when every value is positive and they span more than a factor 10."""
+    if log is not None:
+        return bool(log)
+    v = np.asarray(values, dtype=np.float64)
+    return bool(v.size and np.all(v > 0) and v.max() > 10 * v.min())
+
+
 def _require_scores(selection) -> None:
     if not has_scores(selection):
         raise ValueError(f"selection must carry finite scores (a sensitivity method); method {selection.method!r} has none")
 
 
-def score_distribution_figure(selection, *, class_names: Sequence[str] | None = None, log: bool = True,
+def score_distribution_figure(selection, *, class_names: Sequence[str] | None = None, log: bool | None = None,
                               title: str | None = "Sensitivity scores per class") -> go.Figure:
     """Box plot (with every point) of the scores per class; the chosen points drawn over it in red.
 
-    Traces: one box per class, then "chosen" (``customdata`` column 0 = global index of each chosen point).
+    Traces: one box per class, then "chosen" (``customdata`` = global index of each chosen point).
+    ``log=None``: a log axis when the scores are positive and span more than a factor 10.
     """
     _require_scores(selection)
     classes = _classes(selection)
@@ -89,13 +98,13 @@ def score_distribution_figure(selection, *, class_names: Sequence[str] | None = 
                              marker=dict(color=CHOSEN_COLOR, size=7, symbol="diamond"),
                              hovertemplate="index %{customdata}<br>score %{y:.4g}<extra>chosen</extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="class", yaxis_title="score s(p)",
-                      yaxis_type="log" if log else None, width=760, height=380,
+                      yaxis_type="log" if _log_axis(log, selection.scores) else None, width=760, height=380,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
                       margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
 
 
-def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None, log: bool = True,
+def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None, log: bool | None = None,
                          title: str | None = "Ranked scores, chosen points marked") -> go.Figure:
     """Per class, the scores sorted from highest to lowest (x = rank, normalized to [0, 1] when classes differ
     in size: rank / (n_c - 1)); the chosen points marked at their rank.
@@ -126,7 +135,7 @@ def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None,
                              hovertemplate="index %{customdata[0]}<br>class %{customdata[1]}<br>score %{customdata[2]:.4g}"
                                            "<br>rank %{x:.2f}<extra>chosen</extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="rank within class (0 = highest score, 1 = lowest)",
-                      yaxis_title="score s(p)", yaxis_type="log" if log else None, width=760, height=400,
+                      yaxis_title="score s(p)", yaxis_type="log" if _log_axis(log, selection.scores) else None, width=760, height=400,
                       margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
 
@@ -181,7 +190,7 @@ def score_detail_figure(selection, *, class_names: Sequence[str] | None = None,
         fig.update_layout(title=title or "Score against distance to the k-means center",
                           xaxis_title="distance to its center d(p, B)",
                           yaxis_title="score s(p) = d²/cost + 1/|cluster|" if selection.method.startswith("sensitivity-kmeans") else "score",
-                          yaxis_type="log")
+                          yaxis_type="log" if _log_axis(None, selection.scores) else None)
     else:
         fig.update_layout(title=title or "KRR: leverage and residual share (colour = score)",
                           xaxis_title="ridge leverage tau", yaxis_title="residual share r²/Σr²")

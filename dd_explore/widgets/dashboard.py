@@ -31,6 +31,7 @@ from dd_explore.viz import draw_count_embedding_figure, draw_count_figure, entro
 from dd_explore.viz.embedding import Embedding
 from dd_explore.viz.images import tile, to_pixels
 from dd_explore.widgets._figures import fast_png_data_uri, importance_histogram_figure
+from dd_explore.widgets._fw import figure_widget, load_figure
 from dd_explore.widgets.background import BackgroundRun
 
 logger = logging.getLogger(__name__)
@@ -50,13 +51,6 @@ def _check_int(name: str, value, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
     return int(value)
-
-
-def load_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Replace the traces and layout of ``fw`` by those of ``fig`` (the widget keeps its identity)."""
-    fw.data = ()
-    fw.add_traces(list(fig.data))
-    fw.layout = fig.layout
 
 
 def _placeholder(title: str, width: int = PANEL["width"], height: int = 200) -> go.FigureWidget:
@@ -135,15 +129,15 @@ class LiveDashboard(Callback):
         self.stop_button.add_class("dd-stop")
         self.stop_button.on_click(lambda _b: self.stop())
         self.fig_images = _placeholder("Synthetic images (waiting for the run)")
-        self.fig_loss = go.FigureWidget(loss_figure([], [], title="Loss")).update_layout(**PANEL)
-        self.fig_entropy = go.FigureWidget(
-            entropy_figure([], np.zeros(0), np.zeros(0), title="Spread of q_t (mean over classes)")).update_layout(**PANEL)
-        self.fig_hist = go.FigureWidget(importance_histogram_figure([], np.zeros((0, len(HIST_EDGES) - 1)), HIST_EDGES,
-                                                                    title="Where q_t puts its mass")).update_layout(**PANEL)
+        self.fig_loss = figure_widget(loss_figure([], [], title="Loss"), **PANEL)
+        self.fig_entropy = figure_widget(
+            entropy_figure([], np.zeros(0), np.zeros(0), title="Spread of q_t (mean over classes)"), **PANEL)
+        self.fig_hist = figure_widget(importance_histogram_figure([], np.zeros((0, len(HIST_EDGES) - 1)), HIST_EDGES,
+                                                                  title="Where q_t puts its mass"), **PANEL)
         self.fig_topk = _placeholder("Real points q_t favours (waiting)")
-        self.fig_counts = go.FigureWidget(draw_count_figure(np.zeros(n_train, dtype=np.int64), self._train_labels,
-                                                            expected=0.0, class_names=self.class_names)
-                                          ).update_layout(**PANEL, showlegend=False)
+        self.fig_counts = figure_widget(draw_count_figure(np.zeros(n_train, dtype=np.int64), self._train_labels,
+                                                          expected=0.0, class_names=self.class_names),
+                                        **PANEL, showlegend=False)
         self.fig_embedding = _placeholder("Draw counts on the embedding (waiting)", width=720, height=300) \
             if coords is not None else None
         self.importance_note = W.HTML("")

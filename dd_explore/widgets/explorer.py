@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from dd_explore.viz import compute_embedding, image_grid_figure
 from dd_explore.viz.embedding import Embedding
 from dd_explore.viz.sensitivity import has_scores, ranked_scores_figure, score_detail_figure, selection_embedding_figure
-from dd_explore.widgets.dashboard import load_figure
+from dd_explore.widgets._fw import figure_widget, load_figure
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,10 @@ class SelectionExplorer:
         self.shown_indices = np.zeros(0, dtype=np.int64)
         self._pending: dict[int, dict[int, list[int]]] = {}
 
-        self.fig_embedding = go.FigureWidget(selection_embedding_figure(
+        self.fig_embedding = figure_widget(selection_embedding_figure(
             selection, self.embedding, self.labels, class_names=self.class_names,
             title=f"{self.embedding.method.upper()} of the train points (lasso/box select or click)",
-            width=640, height=520))
-        self.fig_embedding.update_layout(dragmode="lasso")
+            width=640, height=520), dragmode="lasso")
         self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
         self.info = W.HTML()
         self.info.add_class("dd-selected")
@@ -95,13 +94,13 @@ class SelectionExplorer:
         self.fig_ranked = self.fig_detail = None
         bottom = []
         if self.scores is not None:
-            self.fig_ranked = go.FigureWidget(ranked_scores_figure(selection, class_names=self.class_names)
-                                              ).update_layout(width=600, height=380)
+            self.fig_ranked = figure_widget(ranked_scores_figure(selection, class_names=self.class_names),
+                                            width=600, height=380)
             figs.append(self.fig_ranked)
             bottom.append(self.fig_ranked)
             detail = score_detail_figure(selection, class_names=self.class_names)
             if detail is not None:
-                self.fig_detail = go.FigureWidget(detail).update_layout(width=600, height=380)
+                self.fig_detail = figure_widget(detail, width=600, height=380)
                 figs.append(self.fig_detail)
                 bottom.append(self.fig_detail)
         for fw in figs:

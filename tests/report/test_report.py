@@ -80,3 +80,44 @@ def test_command_line(run_dir, tmp_path, capsys):
         command.run(parser.parse_args([str(tmp_path / "missing")]))
     with pytest.raises(SystemExit):
         parser.parse_args([str(run_dir), "--embedding", "tsne"])
+
+
+def test_large_training_sets_embed_a_subset_with_every_chosen_point(run_dir, tmp_path, monkeypatch):
+    from dd_explore.report import build
+    from dd_explore.selection import Selection
+
+    monkeypatch.setattr(build, "MAX_EMBEDDED_POINTS", 300)
+    path = write_report(run_dir, out=tmp_path / "r.html", embedding="pca", cache_dir=tmp_path / "c")
+    text = path.read_text(encoding="utf-8")
+    assert "a random 300 of them are shown" in text
+    sel = Selection.load(run_dir / "init")
+    sprites = json.loads(re.search(r'<script type="application/json" id="dd-sprites">(.*?)</script>', text, re.S).group(1))
+    slots = sprites["sprites"]["train"]["slots"]
+    assert len(slots) == 300 and {str(int(i)) for i in sel.indices} <= set(slots)
+    assert sprites["figures"] == {"fig-embedding": "train", "fig-draws-embedding": "train"}
+    # the embedding's hover indices are global train indices, the chosen ones included
+    import base64
+
+    import numpy as np
+
+    m = re.search(r'Plotly\.newPlot\(\s*"fig-embedding",\s*', text)
+    traces, _ = json.JSONDecoder().raw_decode(text, m.end())
+    cd = traces[0]["customdata"]
+    idx = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=cd["dtype"]).reshape(300, 3)[:, 0].astype(int)
+    assert sorted(idx.tolist()) == sorted(int(k) for k in slots)
+    chosen = traces[1]["customdata"]
+    chosen_idx = np.frombuffer(base64.b64decode(chosen["bdata"]), dtype=chosen["dtype"]).reshape(-1, 3)[:, 0]
+    np.testing.assert_array_equal(chosen_idx, sel.indices)
+
+
+def test_report_of_a_noise_init_uniform_run(digits, tmp_path):
+    from dd_explore import distill
+
+    distill.run(digits, "dm", ipc=1, init="noise", steps=3, out=tmp_path / "run", width=8)
+    path = write_report(tmp_path / "run", embedding="pca", cache_dir=tmp_path / "c")
+    assert path == tmp_path / "run" / "report.html"
+    text = path.read_text(encoding="utf-8")
+    assert "init=&#x27;noise&#x27;: no selection, no scores" in text
+    assert "real batches were drawn uniformly" in text and "No evaluation in this run" in text
+    # embedding (by class), evolution + drift, draw counts + on the embedding, loss
+    assert text.count('class="plotly-graph-div"') == 6

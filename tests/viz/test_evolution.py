@@ -59,3 +59,13 @@ def test_drift_from_the_initial_images(run_record, digits):
     members = np.flatnonzero(run.labels == 2)
     np.testing.assert_allclose(ys[: len(run.snapshot_steps)], d[:, members[0]])
     assert np.isnan(ys[len(run.snapshot_steps)])
+
+
+def test_long_runs_show_evenly_spaced_frames(run_record):
+    run = run_record
+    S = len(run.snapshot_steps)
+    fig = evolution.run_evolution_figure(run, max_frames=2)
+    assert [f.name for f in fig.frames] == [str(run.snapshot_steps[0]), str(run.snapshot_steps[-1])]
+    assert len(evolution.run_evolution_figure(run, max_frames=None).frames) == S
+    with pytest.raises(ValueError, match="max_frames must be an int >= 2 or None; got 1"):
+        evolution.run_evolution_figure(run, max_frames=1)

@@ -23,6 +23,7 @@ from dd_explore.distill.methods.base import (
     ModelOptions,
     RealBatches,
     StepOutput,
+    embed,
     make_network,
     to_format,
     use_channels_last,
@@ -58,7 +59,7 @@ class DM(DistillMethod):
     def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
         o = self.options
         self.channels_last = use_channels_last(o, ctx.device)
-        self.images = to_format(images.detach().clone().to(ctx.device), self.channels_last).requires_grad_(True)
+        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
         self.labels = labels.clone().to(ctx.device)
         self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
         self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
@@ -72,15 +73,15 @@ class DM(DistillMethod):
         for p in net.parameters():
             p.requires_grad_(False)
         real = batches.draw_all(o.batch_real)
-        x_real, x_syn = to_format(real.images, self.channels_last), self.images
+        x_real, x_syn = real.images, self.images
         if self.dsa is not None:
             params = self.dsa.sample(num_classes, ctx.generator, ds.image_size)
             x_real = self.dsa.apply(x_real, params, real.labels.cpu())
             x_syn = self.dsa.apply(x_syn, params, self.labels.cpu())
         with torch.no_grad():
-            emb_real = net.embed(x_real)
+            emb_real = embed(net, x_real, self.channels_last)
             mean_real = class_means(emb_real, real.labels, num_classes, real.weights)
-        emb_syn = net.embed(x_syn)
+        emb_syn = embed(net, x_syn, self.channels_last)
         mean_syn = class_means(emb_syn, self.labels, num_classes, None)
         per_class = ((mean_real - mean_syn) ** 2).sum(1)
         loss = per_class.sum()

@@ -1,0 +1,123 @@
+"""``dd-explore bench``: the ablation table (results.csv, table.md, comparison.html) and the speed and
+scale section (speed.csv, speed.md). docs/bench.md says what each plan runs and how long it takes."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "benchmark: ablation of sensitivity init and importance batches on DM/KIP/DC (+ baselines, controls) and speed/scale"
+
+ABLATION_ONLY = ("seeds", "ipc", "steps", "eval_epochs", "width", "no_whole")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output folder (must be empty or new, unless --resume/--overwrite)")
+    p.add_argument("--quick", action="store_true", help="the quick plan (same as --plan quick; about 10 minutes)")
+    p.add_argument("--plan", default=None, choices=("quick", "standard", "complete"),
+                   help="quick (smoke test), standard (default; about 2 hours on 2 CPU cores) or complete (the full "
+                        "grid at the full protocol, for a GPU)")
+    p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k; torchvision sets need --root)")
+    p.add_argument("--root", default=None, help="folder of torchvision data sets (e.g. for --dataset cifar10)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--only", choices=("ablation", "speed"), default=None, help="run only this section")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the plan's)")
+    p.add_argument("--methods", nargs="+", default=None, help="a subset of the plan's distillation methods")
+    p.add_argument("--ipc", type=int, nargs="+", default=None, help="a subset of the plan's IPCs")
+    p.add_argument("--steps", type=int, default=None, help="override: steps of every distillation cell")
+    p.add_argument("--eval-epochs", type=int, default=None, help="override: epochs of every evaluation")
+    p.add_argument("--width", type=int, default=None,
+                   help="override: ConvNet width of the distillation networks and of the evaluation")
+    p.add_argument("--no-whole", action="store_true", help="leave out the whole-training-split baseline")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the bench in --out: finished runs are kept and skipped")
+    mode.add_argument("--overwrite", action="store_true", help="delete the bench files in --out and start over")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and budgets, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _plan_name(args) -> str:
+    if args.quick and args.plan not in (None, "quick"):
+        raise ValueError(f"--quick means --plan quick; got --quick with --plan {args.plan} (pass one of them)")
+    return "quick" if args.quick else (args.plan or "standard")
+
+
+def _command_line(args, plan_name: str) -> str:
+    parts = ["dd-explore bench", "--quick" if plan_name == "quick" else f"--plan {plan_name}", f"--out {args.out}"]
+    if args.dataset != "mnist5k":
+        parts.append(f"--dataset {args.dataset}")
+    if args.root:
+        parts.append(f"--root {args.root}")
+    if args.device != "auto":
+        parts.append(f"--device {args.device}")
+    for flag, value in (("--only", args.only), ("--steps", args.steps), ("--eval-epochs", args.eval_epochs),
+                        ("--width", args.width)):
+        if value is not None:
+            parts.append(f"{flag} {value}")
+    for flag, values in (("--seeds", args.seeds), ("--methods", args.methods), ("--ipc", args.ipc)):
+        if values:
+            parts.append(f"{flag} " + " ".join(str(v) for v in values))
+    for flag, on in (("--no-whole", args.no_whole), ("--resume", args.resume), ("--overwrite", args.overwrite)):
+        if on:
+            parts.append(flag)
+    return " ".join(parts)
+
+
+def run(args) -> int:
+    import time
+    from pathlib import Path
+
+    from dd_explore.bench import make_plan, make_speed_plan, run_ablation, run_speed
+    from dd_explore.bench.ablation import OWN_FILES
+
+    plan_name = _plan_name(args)
+    if args.only == "speed":
+        given = [f"--{n.replace('_', '-')}" for n in ABLATION_ONLY if getattr(args, n) not in (None, False)]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to the ablation only; got them with --only speed")
+    do_ablation = args.only in (None, "ablation")
+    do_speed = args.only in (None, "speed")
+    speed_methods = None
+    if args.methods:
+        speed_methods = [m for m in args.methods if m in make_speed_plan(plan_name).distill] or None
+    plan = make_plan(plan_name, dataset=args.dataset, seeds=args.seeds, methods=args.methods, ipcs=args.ipc,
+                     steps=args.steps, eval_epochs=args.eval_epochs, width=args.width, whole=not args.no_whole)
+    speed_plan = make_speed_plan(plan_name, methods=speed_methods)
+    command = _command_line(args, plan_name)
+    if args.dry_run:
+        if do_ablation:
+            print(plan.describe())
+        if do_speed:
+            print(f"speed section ({speed_plan.name}): distill {speed_plan.distill}; select ns {speed_plan.select_ns}; "
+                  f"k-means vs sklearn n={speed_plan.kmeans_n} d={speed_plan.kmeans_d}; scaling {speed_plan.scaling_ns}; "
+                  f"dashboard {speed_plan.dashboard_steps} DM steps")
+        return 0
+    out = Path(args.out)
+    start = time.perf_counter()
+    if do_ablation:
+        result = run_ablation(plan, out, root=args.root, device=args.device, resume=args.resume,
+                              overwrite=args.overwrite, progress=not args.no_progress, command=command)
+        print(f"ablation: {result.computed} runs computed, {result.skipped} already done, "
+              f"{result.seconds / 60:.1f} min; see {out / 'table.md'}")
+    if do_speed:
+        if not do_ablation:  # the ablation did not check/prepare the folder
+            own = set(OWN_FILES)
+            foreign = out.exists() and any(p.name not in own for p in out.iterdir())
+            if foreign and not (args.resume or args.overwrite):
+                raise FileExistsError(f"out directory {out} holds other files; pass --resume or --overwrite, "
+                                      "or use another --out")
+            if args.overwrite:
+                for name in ("speed.csv", "speed.md"):
+                    if (out / name).exists():
+                        (out / name).unlink()
+            elif (out / "speed.csv").exists() and not args.resume:
+                raise FileExistsError(f"{out / 'speed.csv'} exists; pass --resume (keep it) or --overwrite")
+        if args.resume and (out / "speed.csv").exists():
+            print(f"speed: kept the existing {out / 'speed.csv'} (--resume); use --overwrite to measure again")
+        else:
+            t0 = time.perf_counter()
+            run_speed(out, speed_plan, dataset_name=args.dataset, root=args.root, device=args.device,
+                      progress=not args.no_progress, command=command)
+            print(f"speed: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'speed.md'}")
+    print(f"bench done in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0

@@ -1,0 +1,308 @@
+"""Speed and scale: seconds per step of each distillation method (uniform and importance batches, the
+probe's share), selection time against n for every selection method, ``kmeans_sensitivity`` against
+scikit-learn ``KMeans`` (ratio, one process), its scaling in n with peak memory, peak memory of the
+distillation runs, and the live dashboard's overhead.
+
+The selection measurements are the helpers of :mod:`dd_explore.selection.benchmark`; the dashboard is
+:class:`dd_explore.widgets.LiveDashboard` used headless (its figures are updated, nothing is displayed).
+Writes ``speed.csv`` (one measurement a row) and ``speed.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from dd_explore.bench.store import atomic_write_text, write_csv
+
+logger = logging.getLogger(__name__)
+
+SPEED_COLUMNS = ("section", "item", "setting", "n", "d", "value", "unit", "note")
+
+
+@dataclass(frozen=True)
+class SpeedPlan:
+    """Budgets of the speed section: ``distill`` maps a method to (ipc, steps, options); ``select_ns``/
+    ``select_d``: the mixture sizes of the selection timings; ``kmeans_n``/``kmeans_d``: the k-means vs
+    scikit-learn data; ``scaling_ns``/``scaling_d``: the k-means scaling; ``dashboard_steps``: the DM run
+    (IPC 10, importance batches) timed with and without the dashboard."""
+
+    name: str
+    distill: dict
+    select_ns: tuple[int, ...]
+    select_d: int
+    kmeans_n: int
+    kmeans_d: int
+    scaling_ns: tuple[int, ...]
+    scaling_d: int
+    dashboard_steps: int
+    dashboard_ipc: int = 10
+    notes: tuple[str, ...] = field(default=())
+
+
+def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None) -> SpeedPlan:
+    """``quick`` (about 2 minutes on the 2-core CPU), ``standard`` (about 10) or ``complete`` (the issue's
+    sizes: 60,000 x 784 for the k-means ratio, 10k -> 1M points for the scaling)."""
+    if name == "quick":
+        plan = SpeedPlan("quick", {"dm": (10, 8, {}), "kip": (10, 20, {})}, (1_000, 4_000), 64, 10_000, 784,
+                         (10_000, 100_000), 64, 15, 10)
+    elif name == "standard":
+        plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {})},
+                         (1_000, 10_000, 50_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 40, 10)
+    elif name == "complete":
+        plan = SpeedPlan("complete", {"dm": (10, 100, {}), "kip": (10, 200, {}), "dc": (10, 5, {}), "dsa": (10, 5, {})},
+                         (1_000, 10_000, 100_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 100, 10)
+    else:
+        raise ValueError(f"speed plan must be quick, standard or complete; got {name!r}")
+    if methods is not None:
+        unknown = [m for m in methods if m not in plan.distill]
+        if unknown:
+            raise ValueError(f"methods {unknown} not in the {name!r} speed plan; it has {list(plan.distill)}")
+        plan = SpeedPlan(plan.name, {m: plan.distill[m] for m in methods}, plan.select_ns, plan.select_d, plan.kmeans_n,
+                         plan.kmeans_d, plan.scaling_ns, plan.scaling_d, plan.dashboard_steps, plan.dashboard_ipc,
+                         plan.notes)
+    return plan
+
+
+# ---------------------------------------------------------------------------- memory
+def _status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def peak_memory(device: torch.device):
+    """Yields a dict filled on exit with ``peak_mib`` (process peak RSS during the block; Linux: the
+    peak is reset on entry through /proc/self/clear_refs, elsewhere the lifetime peak) and
+    ``extra_mib`` (peak minus RSS on entry); on CUDA also ``cuda_peak_mib`` (max allocated)."""
+    out: dict = {}
+    reset = False
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        pass
+    before = _status_kib("VmRSS")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        cuda_before = torch.cuda.memory_allocated(device)
+    try:
+        yield out
+    finally:
+        peak = _status_kib("VmHWM") if reset else None
+        if peak is None:
+            scale = 1 if sys.platform != "darwin" else 1 / 1024  # ru_maxrss: KiB on Linux, bytes on macOS
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+        out["peak_mib"] = peak / 1024
+        out["extra_mib"] = (peak - before) / 1024 if before is not None else math.nan
+        out["how"] = "VmHWM after clear_refs" if reset else "ru_maxrss (lifetime peak)"
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            out["cuda_peak_mib"] = (torch.cuda.max_memory_allocated(device) - cuda_before) / 2**20
+
+
+# ---------------------------------------------------------------------------- sections
+def _row(section, item, setting, value, unit, n="", d="", note="") -> dict:
+    return {"section": section, "item": item, "setting": setting, "n": n, "d": d, "value": value, "unit": unit,
+            "note": note}
+
+
+def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool) -> list[dict]:
+    """Seconds per step (median; and mean with the probe amortized), probe share and peak memory of each
+    method with uniform and importance batches (random init, seed 0, the method's default options)."""
+    from dd_explore import distill
+
+    rows = []
+    for method, (ipc, steps, options) in plan.distill.items():
+        for batches in ("uniform", "importance"):
+            setting = f"ipc {ipc}, {batches} batches, {steps} steps"
+            cbs = [distill.ProgressBar(desc=f"speed {method} {batches}", leave=False)] if progress else []
+            with peak_memory(device) as mem:
+                t0 = time.perf_counter()
+                res = distill.run(dataset, method, ipc=ipc, init="random", batches=batches, steps=steps, seed=0,
+                                  device=device, callbacks=cbs, **options)
+                wall = time.perf_counter() - t0
+            st = np.asarray(res.step_times)
+            pt = np.asarray(res.probe_times)
+            rows.append(_row("distill", method, setting, float(np.median(st)), "s/step (median)"))
+            rows.append(_row("distill", method, setting, float(st.mean()), "s/step (mean, probe included)"))
+            if batches == "importance":
+                rows.append(_row("distill", method, setting, float(res.probe_share), "probe share of step time"))
+                first = float(pt[pt > 0][0]) if (pt > 0).any() else 0.0
+                rows.append(_row("distill", method, setting, first, "s first probe (warm-up)"))
+                later = pt[pt > 0][1:]
+                if later.size:
+                    rows.append(_row("distill", method, setting, float(later.mean()), "s per later probe refresh"))
+            rows.append(_row("distill", method, setting, wall, "s wall (init and selection included)"))
+            rows.append(_row("distill", method, setting, mem["peak_mib"], "MiB peak RSS", note=mem["how"]))
+            if "cuda_peak_mib" in mem:
+                rows.append(_row("distill", method, setting, mem["cuda_peak_mib"], "MiB peak CUDA allocated"))
+    return rows
+
+
+def selection_speed(plan: SpeedPlan, device: torch.device) -> list[dict]:
+    """select() time of every selection method against n, k-means vs scikit-learn, k-means scaling."""
+    from dd_explore.selection import benchmark
+
+    rows = []
+    dev = "cuda" if device.type == "cuda" else "cpu"
+    for t in benchmark.bench_select_methods(ns=plan.select_ns, d=plan.select_d, num_classes=10, ipc=10, device=dev):
+        rows.append(_row("select-vs-n", t.method, f"ipc {t.ipc}, {t.num_classes} classes", t.seconds, "s", t.n, t.d))
+    km = benchmark.bench_kmeans_vs_sklearn(n=plan.kmeans_n, d=plan.kmeans_d, k=10)
+    setting = f"k {km.k}, float32, {km.threads} threads, sklearn n_init=1 ({km.sklearn_iterations} iterations)"
+    rows.append(_row("kmeans-vs-sklearn", "kmeans_sensitivity", setting, km.ours_s, "s", km.n, km.d))
+    rows.append(_row("kmeans-vs-sklearn", "sklearn KMeans", setting, km.sklearn_s, "s", km.n, km.d))
+    rows.append(_row("kmeans-vs-sklearn", "ratio ours/sklearn", setting, km.ratio, "x", km.n, km.d))
+    pts = benchmark.bench_scaling(ns=plan.scaling_ns, d=plan.scaling_d, k=10, device=dev)
+    prev = None
+    for p in pts:
+        rows.append(_row("kmeans-scaling", "kmeans_sensitivity", f"k {p.k}", p.seconds, "s", p.n, p.d))
+        rows.append(_row("kmeans-scaling", "kmeans_sensitivity", f"k {p.k}", p.peak_extra_mib, "MiB peak extra", p.n, p.d,
+                         note=f"data {p.data_mib:.1f} MiB; {p.bytes_per_point:.0f} bytes/point"))
+        if prev is not None:
+            rows.append(_row("kmeans-scaling", "time growth", f"n {prev.n} -> {p.n} ({p.n / prev.n:g}x)",
+                             p.seconds / prev.seconds, "x", p.n, p.d))
+        prev = p
+    return rows
+
+
+class _DashboardLike:
+    """Stand-in when :mod:`dd_explore.widgets` is missing: every ~0.5 s copies the synthetic images and
+    rebuilds the loss and image-grid figures with :mod:`dd_explore.viz`."""
+
+    def __init__(self, dataset, update_every: float = 0.5):
+        self.dataset = dataset
+        self.update_every = update_every
+        self.seconds_spent = 0.0
+        self.updates = 0
+        self._last = -math.inf
+        self.losses: list[float] = []
+
+    def __call__(self, info) -> None:
+        from dd_explore.viz import image_grid_figure, loss_figure
+
+        t0 = time.perf_counter()
+        self.losses.append(info.loss)
+        if time.monotonic() - self._last >= self.update_every or info.step == info.steps:
+            images = info.images.clone()
+            image_grid_figure(images, mean=self.dataset.mean, std=self.dataset.std, ncols=10)
+            loss_figure(np.arange(1, len(self.losses) + 1), np.asarray(self.losses))
+            self.updates += 1
+            self._last = time.monotonic()
+        self.seconds_spent += time.perf_counter() - t0
+
+
+def dashboard_overhead(dataset, plan: SpeedPlan, device: torch.device) -> list[dict]:
+    """The same DM run (IPC ``plan.dashboard_ipc``, importance batches, seed 0) without and with the live
+    dashboard: wall times, their difference, and the time spent inside the dashboard's hooks."""
+    from dd_explore import distill
+
+    try:
+        from dd_explore.widgets import LiveDashboard
+
+        dash = LiveDashboard(dataset, update_every=0.5)
+        kind = "LiveDashboard (headless, update_every=0.5 s, default max_overhead)"
+    except ImportError as exc:  # pragma: no cover - widgets missing
+        logger.warning("dd_explore.widgets unavailable (%s); timing a dashboard-like callback instead", exc)
+        dash = _DashboardLike(dataset, 0.5)
+        kind = "dashboard-like callback (snapshot copy + viz figures every 0.5 s)"
+    kw = dict(ipc=plan.dashboard_ipc, init="random", batches="importance", steps=plan.dashboard_steps, seed=0,
+              device=device)
+    t0 = time.perf_counter()
+    distill.run(dataset, "dm", **kw)
+    without = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    distill.run(dataset, "dm", callbacks=[dash], **kw)
+    with_dash = time.perf_counter() - t0
+    setting = f"dm ipc {plan.dashboard_ipc}, importance, {plan.dashboard_steps} steps"
+    return [
+        _row("dashboard", "run without dashboard", setting, without, "s wall"),
+        _row("dashboard", "run with dashboard", setting, with_dash, "s wall", note=kind),
+        _row("dashboard", "wall-time overhead", setting, 100 * (with_dash - without) / without, "%",
+             note="difference of two runs on a shared machine: noisy"),
+        _row("dashboard", "time in dashboard hooks", setting, dash.seconds_spent, "s", note=f"{dash.updates} updates"),
+        _row("dashboard", "hook share of the run", setting, 100 * dash.seconds_spent / with_dash, "%"),
+    ]
+
+
+# ---------------------------------------------------------------------------- entry point
+def speed_markdown(rows: Sequence[dict], plan: SpeedPlan, dataset_name: str, device, command: str | None) -> str:
+    import datetime as _dt
+
+    from dd_explore.bench.report import machine
+
+    lines = [f"# dd-explore bench: speed and scale (plan `{plan.name}`)", "",
+             f"- date: {_dt.datetime.now().isoformat(timespec='seconds')}; machine: {machine()}; device: {device}",
+             f"- command: `{command}`" if command else "- command: (API call)",
+             f"- distillation on {dataset_name}, method defaults (ConvNet width 128 for DM/DC/DSA), random init, "
+             "seed 0; selection timings on a seeded Gaussian mixture (one component per class); wall-clock "
+             "seconds (a shared machine adds noise)", ""]
+    titles = {"distill": "Seconds per distillation step", "select-vs-n": "Selection time against n (select(), IPC 10)",
+              "kmeans-vs-sklearn": "kmeans_sensitivity vs scikit-learn KMeans (same data, one process)",
+              "kmeans-scaling": "kmeans_sensitivity scaling (fresh subprocess per n)",
+              "dashboard": "Live dashboard overhead"}
+    for section, title in titles.items():
+        part = [r for r in rows if r["section"] == section]
+        if not part:
+            continue
+        lines += [f"## {title}", "", "| item | setting | n | d | value | unit | note |", "|---|---|---|---|---|---|---|"]
+        for r in part:
+            v = r["value"]
+            val = f"{v:.4g}" if isinstance(v, float) else str(v)
+            lines.append(f"| {r['item']} | {r['setting']} | {r['n']} | {r['d']} | {val} | {r['unit']} | {r['note']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_speed(out: str | Path, plan: SpeedPlan | str = "standard", *, dataset=None, dataset_name: str = "mnist5k",
+              root=None, device="auto", progress: bool = True, command: str | None = None,
+              sections: Sequence[str] = ("distill", "selection", "dashboard")) -> list[dict]:
+    """Run the speed section and write ``out/speed.csv`` and ``out/speed.md``; returns the rows."""
+    from dd_explore import data
+    from dd_explore.device import resolve_device
+
+    if isinstance(plan, str):
+        plan = make_speed_plan(plan)
+    unknown = sorted(set(sections) - {"distill", "selection", "dashboard"})
+    if unknown:
+        raise ValueError(f"sections must be among distill, selection, dashboard; got {unknown}")
+    dev = resolve_device(device)
+    if dataset is None:
+        dataset = data.load(dataset_name, root=root)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+
+    def flush():
+        write_csv(out / "speed.csv", rows, SPEED_COLUMNS)
+        atomic_write_text(out / "speed.md", speed_markdown(rows, plan, dataset.name, dev, command))
+
+    if "distill" in sections:
+        rows += distill_speed(dataset, plan, dev, progress)
+        flush()
+    if "selection" in sections:
+        rows += selection_speed(plan, dev)
+        flush()
+    if "dashboard" in sections:
+        rows += dashboard_overhead(dataset, plan, dev)
+    flush()
+    return rows

@@ -1,0 +1,97 @@
+"""``dd-explore distill``: distill a data set with DM, KIP, DC or DSA into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "distill a data set (DM, KIP, DC, DSA; selection init; uniform or importance-sampled batches) into a run directory"
+
+# flag -> option name of dd_explore.distill.run (only passed when given)
+OPTION_FLAGS = {
+    "lr_img": float, "lr_labels": float, "lr_net": float, "batch_real": int, "width": int, "depth": int,
+    "kernel": str, "outer_loop": int, "inner_loop": int, "gamma": float, "refresh": int, "pool": int,
+    "drop_top": float, "weighting": str, "probe": str, "probe_epochs": int,
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist5k", help="data set name (default: mnist5k)")
+    p.add_argument("--root", default=None, help="folder of torchvision data sets")
+    p.add_argument("--method", default="dm", help="dm (default), kip, dc or dsa")
+    p.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
+    p.add_argument("--init", default="random",
+                   help="random (default), herding, kcenter, sensitivity-kmeans, sensitivity-kmeans-stratified, "
+                        "sensitivity-krr or noise")
+    p.add_argument("--batches", default="uniform", choices=None, help="uniform (default) or importance")
+    p.add_argument("--steps", type=int, default=None, help="steps to reach (default: the method's, dm/kip 1000, dc/dsa 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="run directory (must be empty or new, unless --resume/--overwrite)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    mode.add_argument("--overwrite", action="store_true", help="delete the run files in --out and start over")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    for name, kind in OPTION_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+                       help=f"method/importance option {name} (default: the method's)")
+    p.add_argument("--learn-labels", action="store_true", default=None, help="KIP: learn the labels too")
+    p.add_argument("--no-dsa", dest="dsa", action="store_false", default=None, help="DM: no siamese augmentation")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other method or importance option, repeatable (values read as JSON when they parse)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default steps/20)")
+    p.add_argument("--snapshot-every", type=int, default=None, help="steps between image snapshots (default steps/50)")
+    p.add_argument("--evaluate", action="store_true", help="protocol accuracy of the initial and final set (metrics.json)")
+    p.add_argument("--eval-runs", type=int, default=5, help="evaluation runs (default 5)")
+    p.add_argument("--eval-epochs", type=int, default=300, help="evaluation epochs (default 300)")
+    p.add_argument("--eval-every", type=int, default=None, help="also evaluate every N steps (1 run, 50 epochs)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_params(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must be KEY=VALUE; got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def run(args) -> int:
+    from dd_explore import data
+    from dd_explore.distill import LogProgress, run as distill_run
+
+    options = parse_params(args.param)
+    for name in list(OPTION_FLAGS) + ["learn_labels", "dsa"]:
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    for name in ("eval_runs", "eval_epochs", "eval_every"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive int; got {value}")
+    evaluate = None
+    if args.evaluate:
+        evaluate = {"runs": args.eval_runs, "epochs": args.eval_epochs, "every": args.eval_every,
+                    "progress": not args.no_progress}
+    ds = data.load(args.dataset, root=args.root)
+    result = distill_run(
+        ds, method=args.method, ipc=args.ipc, init=args.init, batches=args.batches, steps=args.steps,
+        callbacks=[LogProgress(every=max(1, (args.steps or 100) // 10))], device=args.device, seed=args.seed,
+        out=args.out, resume=args.resume, overwrite=args.overwrite, evaluate=evaluate,
+        checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every,
+        progress=not args.no_progress, **options)
+    status = "stopped" if result.stopped else "done"
+    print(f"{result.method}: {status} at step {result.steps_done}/{result.steps}, "
+          f"{result.total_time / max(1, len(result.step_times)):.3f} s/step, probe share {100 * result.probe_share:.1f}%, "
+          f"final loss {result.losses[-1] if len(result.losses) else float('nan'):.5g}")
+    for key in ("initial", "final"):
+        m = result.metrics.get(key)
+        if m:
+            print(f"{key} set: {100 * m['mean']:.2f} +- {100 * m['std']:.2f} % ({len(m['accuracies'])} runs, "
+                  f"{m['protocol']['epochs']} epochs)")
+    print(f"run directory: {result.out}")
+    return 0
