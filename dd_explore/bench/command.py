@@ -86,7 +86,12 @@ def run(args) -> int:
     command = _command_line(args, plan_name)
     if args.dry_run:
         if do_ablation:
+            from dd_explore.bench.plan import estimate_seconds
+
             print(plan.describe())
+            if args.dataset == "mnist5k":
+                print(f"estimate: about {estimate_seconds(plan) / 60:.0f} min on the project's 2-core CPU, unloaded "
+                      "(rough, +-50%; a GPU is much faster)")
         if do_speed:
             print(f"speed section ({speed_plan.name}): distill {speed_plan.distill}; select ns {speed_plan.select_ns}; "
                   f"k-means vs sklearn n={speed_plan.kmeans_n} d={speed_plan.kmeans_d}; scaling {speed_plan.scaling_ns}; "

@@ -182,7 +182,8 @@ class Plan:
 # ---------------------------------------------------------------------------- the named plans
 @dataclass(frozen=True)
 class _Budget:
-    """Per-plan budgets: steps per (method, ipc), evaluation epochs per IPC, and the cell grid."""
+    """Per-plan budgets: steps per (method, ipc), evaluation epochs per IPC, the cell grid per (method,
+    ipc), the inits per method, the coreset baselines per IPC and the distillation options per method."""
 
     seeds: tuple[int, ...]
     methods: tuple[str, ...]
@@ -190,10 +191,12 @@ class _Budget:
     steps: dict
     eval_epochs: dict
     whole_epochs: int
-    grid: dict  # (method, ipc) -> "factorial" | "core" | "minimal"
-    coresets: tuple[str, ...] = ("random", "herding", "kcenter")
+    grid: dict  # (method, ipc) -> "factorial" | "core" | "quick" | "minimal" | "pair"
+    inits: dict  # method -> inits of the grid
+    coresets: dict  # ipc -> selection methods evaluated directly
     lr_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     options: dict = field(default_factory=dict)  # method -> distill options
+    controls: tuple[int, ...] = ()  # IPCs that get the two uniform controls (grids quick/minimal/pair)
     notes: tuple[str, ...] = ()
 
 
@@ -201,70 +204,76 @@ def _budget(name: str) -> _Budget:
     if name == "quick":
         return _Budget(
             seeds=(0, 1), methods=("dm", "kip"), ipcs=(1, 10),
-            steps={("dm", 1): 20, ("dm", 10): 20, ("kip", 1): 40, ("kip", 10): 40},
-            eval_epochs={1: 100, 10: 40}, whole_epochs=1,
-            grid={("dm", 1): "quick", ("dm", 10): "quick", ("kip", 1): "quick", ("kip", 10): "quick"},
-            coresets=("random", "herding", "kcenter"), lr_grid=(1.0, 3.0),
-            options={"dm": {"width": 64}},
-            notes=("quick: a smoke test of every part of the bench (2 seeds, tiny budgets); not evidence",
-                   "DM distills with ConvNet width 64 (evaluation keeps width 128)"),
+            steps={("dm", 1): 15, ("dm", 10): 15, ("kip", 1): 40, ("kip", 10): 40},
+            eval_epochs={1: 40, 10: 20}, whole_epochs=1,
+            grid={(m, i): "quick" for m in ("dm", "kip") for i in (1, 10)},
+            inits={"dm": ("random", "sensitivity-kmeans"), "kip": ("random", "sensitivity-kmeans")},
+            coresets={1: ("random", "herding", "kcenter"), 10: ("random", "herding", "kcenter")},
+            lr_grid=(1.0, 3.0), options={"dm": {"width": 32}}, controls=(1,),
+            notes=("quick: a smoke test of every part of the bench (2 seeds, tiny budgets); not evidence",),
         )
     if name == "standard":
         return _Budget(
             seeds=(0, 1, 2, 3, 4), methods=("dm", "kip", "dc"), ipcs=(1, 10, 50),
-            steps={("dm", 1): 100, ("dm", 10): 100, ("dm", 50): 50,
-                   ("kip", 1): 200, ("kip", 10): 200, ("kip", 50): 100,
-                   ("dc", 1): 10},
-            eval_epochs={1: 300, 10: 100, 50: 30}, whole_epochs=5,
-            grid={("dm", 1): "core", ("dm", 10): "core", ("dm", 50): "minimal",
-                  ("kip", 1): "core", ("kip", 10): "core", ("kip", 50): "minimal",
-                  ("dc", 1): "minimal"},
-            coresets=("random", "herding", "kcenter", "sensitivity-kmeans"), lr_grid=(0.5, 1.0, 2.0, 4.0),
-            options={"dm": {"width": 64}, "dc": {"width": 64}},
+            steps={("dm", 1): 60, ("dm", 10): 60, ("dm", 50): 30, ("kip", 1): 300, ("kip", 10): 300, ("dc", 1): 8},
+            eval_epochs={1: 300, 10: 80, 50: 30}, whole_epochs=5,
+            grid={("dm", 1): "core", ("dm", 10): "core", ("dm", 50): "pair", ("kip", 1): "core",
+                  ("kip", 10): "core", ("dc", 1): "minimal"},
+            inits={"dm": ("random", "sensitivity-kmeans", "sensitivity-kmeans-stratified"),
+                   "kip": ("random", "sensitivity-kmeans", "sensitivity-krr"),
+                   "dc": ("random", "sensitivity-kmeans")},
+            coresets={1: ("random", "herding", "kcenter", "sensitivity-kmeans"),
+                      10: ("random", "herding", "kcenter", "sensitivity-kmeans"),
+                      50: ("random", "sensitivity-kmeans")},
+            lr_grid=(0.5, 1.0, 2.0, 4.0), options={"dm": {"width": 64}, "dc": {"width": 64}},
             notes=("standard: the plan that fits about 2 hours on the 2-core CPU machine; reduced budgets, "
-                   "see docs/bench.md",
-                   "DM and DC distill with ConvNet width 64 (evaluation keeps width 128)",
-                   "evaluation epochs: IPC 1 300, IPC 10 100, IPC 50 30, whole split 5 (protocol: 300)"),
+                   "see docs/bench.md",),
         )
     if name == "complete":
+        every = ("dm", "kip", "dc", "dsa")
+        pairs = [(m, i) for m in every for i in (1, 10, 50) if not (m in ("dc", "dsa") and i == 50)]
         return _Budget(
-            seeds=(0, 1, 2, 3, 4), methods=("dm", "kip", "dc", "dsa"), ipcs=(1, 10, 50),
-            steps={("dm", 1): 1000, ("dm", 10): 1000, ("dm", 50): 1000,
-                   ("kip", 1): 1000, ("kip", 10): 1000, ("kip", 50): 1000,
-                   ("dc", 1): 200, ("dc", 10): 200, ("dc", 50): 200,
-                   ("dsa", 1): 200, ("dsa", 10): 200, ("dsa", 50): 200},
+            seeds=(0, 1, 2, 3, 4), methods=every, ipcs=(1, 10, 50),
+            steps={(m, i): (1000 if m in ("dm", "kip") else 200) for m, i in pairs},
             eval_epochs={1: 300, 10: 300, 50: 300}, whole_epochs=300,
-            grid={(m, i): "factorial" for m in ("dm", "kip", "dc", "dsa") for i in (1, 10, 50)},
-            coresets=("random", "herding", "kcenter", "sensitivity-kmeans", "sensitivity-kmeans-stratified"),
+            grid={(m, i): "factorial" for m, i in pairs},
+            inits={m: inits_for(m) for m in every},
+            coresets={i: ("random", "herding", "kcenter", "sensitivity-kmeans", "sensitivity-kmeans-stratified")
+                      for i in (1, 10, 50)},
             lr_grid=(0.25, 0.5, 1.0, 2.0, 4.0),
-            notes=("complete: the whole grid at the full protocol (300 epochs, width 128); days on a CPU, "
-                   "meant for a GPU",),
+            notes=("complete: the whole grid at the full protocol (300 epochs, width 128; DC/DSA at IPC 1 and 10, "
+                   "their IPC 50 runs cost hours each); weeks on this CPU, meant for a GPU",),
         )
     raise ValueError(f"plan must be one of {list(PLANS)}; got {name!r}")
 
 
 def inits_for(method: str) -> tuple[str, ...]:
-    """Inits of the ablation for ``method``: random, the two k-means sensitivity variants, and the KRR
+    """Every init of the ablation for ``method``: random, the two k-means sensitivity variants, and the KRR
     sensitivity for KIP (the kernel method the KRR loss is made for)."""
     return ("random",) + SENSITIVITY_INITS + (("sensitivity-krr",) if method == "kip" else ())
 
 
 def grid_cells(method: str, ipc: int, grid: str, steps: int, options: dict, eval_epochs: int,
-               eval_runs: int = 1) -> list[Cell]:
+               inits: Sequence[str] | None = None, controls: bool | None = None, eval_runs: int = 1) -> list[Cell]:
     """The distillation cells of one (method, IPC), reference first and the controls last.
 
-    ``factorial``: every init x {uniform, importance, importance reweighted}; ``core``: every init with
-    uniform batches, random init with both importance variants, each sensitivity init with unweighted
-    importance; ``quick``: random and s-kmeans x {uniform, importance}, random with reweighted importance;
-    ``minimal``: random and s-kmeans x {uniform, importance}. All but ``minimal`` add the two uniform
-    controls (equal wall time, tuned learning rate).
+    ``inits`` (default :func:`inits_for`), the first being "random". ``factorial``: every init x
+    {uniform, importance, importance reweighted}; ``core``: every init with uniform batches, random
+    init with both importance variants, each sensitivity init with unweighted importance; ``quick``:
+    random and the first sensitivity init x {uniform, importance}, plus random with reweighted
+    importance; ``minimal``: random and the first sensitivity init x {uniform, importance}; ``pair``:
+    the reference and the full method (first sensitivity init + importance). ``controls`` (default:
+    factorial and core only) adds the two uniform controls (equal wall time, tuned learning rate).
     """
     opts = tuple(sorted(options.items()))
+    inits = tuple(inits) if inits is not None else inits_for(method)
+    if not inits or inits[0] != "random":
+        raise ValueError(f"inits must start with 'random' (the reference); got {list(inits)}")
+    sens = inits[1] if len(inits) > 1 else None
 
     def cell(init, batches="uniform", weighting="none", control="none"):
         return Cell("distill", method, ipc, init, batches, weighting, control, steps, opts, eval_runs, eval_epochs)
 
-    inits = inits_for(method)
     cells: list[Cell] = []
     if grid == "factorial":
         for init in inits:
@@ -272,18 +281,65 @@ def grid_cells(method: str, ipc: int, grid: str, steps: int, options: dict, eval
     elif grid == "core":
         cells += [cell(init) for init in inits]
         cells += [cell("random", "importance"), cell("random", "importance", "reweight")]
-        cells += [cell(init, "importance") for init in inits if init != "random"]
-    elif grid == "quick":
-        cells += [cell("random"), cell("sensitivity-kmeans"), cell("random", "importance"),
-                  cell("random", "importance", "reweight"), cell("sensitivity-kmeans", "importance")]
-    elif grid == "minimal":
-        cells += [cell("random"), cell("sensitivity-kmeans"), cell("random", "importance"),
-                  cell("sensitivity-kmeans", "importance")]
+        cells += [cell(init, "importance") for init in inits[1:]]
+    elif grid in ("quick", "minimal", "pair"):
+        if sens is None:
+            raise ValueError(f"grid {grid!r} needs a sensitivity init after 'random'; got {list(inits)}")
+        if grid == "pair":
+            cells += [cell("random"), cell(sens, "importance")]
+        else:
+            cells += [cell("random"), cell(sens), cell("random", "importance")]
+            if grid == "quick":
+                cells.append(cell("random", "importance", "reweight"))
+            cells.append(cell(sens, "importance"))
     else:
-        raise ValueError(f"grid must be factorial, core, quick or minimal; got {grid!r}")
-    if grid != "minimal":
+        raise ValueError(f"grid must be factorial, core, quick, minimal or pair; got {grid!r}")
+    if controls if controls is not None else grid in ("factorial", "core"):
+        if grid == "pair":
+            cells.insert(1, cell("random", "importance"))  # the equal-time control matches this run
         cells += [cell("random", control="equal-time"), cell("random", control="lr-tuned")]
     return cells
+
+
+# ---------------------------------------------------------------------------- cost estimate
+# CPU seconds of one thread, measured on the 2-core machine of this project (mnist5k, 28x28, under
+# load; see docs/bench.md); two threads unloaded run about 1.6x faster. A rough guide (+-50%).
+_TEST_PASS = 2.5  # one network's pass over the 1000 test images
+_TWO_THREADS = 1.6
+
+
+def _eval_cost(n_images: int, epochs: int, width: int) -> float:
+    per_epoch = 0.03 + (0.0023 if n_images <= 256 else 0.0032) * n_images
+    return (_TEST_PASS + epochs * per_epoch) * (width / 128) ** 1.5
+
+
+def _step_cost(method: str, ipc: int, options: dict) -> float:
+    n_syn = 10 * ipc
+    width = options.get("width", 128)
+    if method == "kip":
+        return 0.012 + 0.0003 * n_syn
+    if method == "dm":
+        return (0.49 + 0.0016 * n_syn) * (width / 64) ** 1.2
+    outer = {1: 1, 10: 10, 50: 50}.get(ipc, ipc)
+    return 4.0 * outer * (width / 64) ** 1.2 * (1.5 if method == "dsa" else 1.0)
+
+
+def estimate_seconds(plan: Plan) -> float:
+    """Rough wall seconds of ``plan`` on mnist5k on the 2-core CPU, unloaded (+-50%; 28x28 images only)."""
+    total = 0.0
+    for c in plan.cells:
+        n = 4000 if c.kind == "whole" else 10 * c.ipc
+        unit = _eval_cost(n, c.eval_epochs, plan.eval_width) * c.eval_runs
+        if c.kind == "distill":
+            opts = c.options_dict()
+            steps = c.steps * (1.3 if c.control == "equal-time" else 1.0)
+            unit += steps * _step_cost(c.method, c.ipc, opts)
+            if c.batches == "importance" and c.method == "dm":
+                unit += 1 + 0.03 * 10 * c.ipc + 0.12 * c.steps
+            if c.control == "lr-tuned":
+                total += len(plan.lr_grid) * unit * 0.9 / len(plan.seeds)
+        total += unit * len(plan.seeds)
+    return total / _TWO_THREADS
 
 
 def _check_subset(name: str, asked: Sequence | None, available: Sequence, plan: str) -> tuple:
@@ -313,9 +369,14 @@ def make_plan(name: str = "standard", dataset: str = "mnist5k", *, seeds: Iterab
     included); ``width``: the ConvNet width of the distillation networks (DM/DC/DSA) and of the
     evaluation; ``whole``: include the whole-training-split baseline.
     """
+    from dd_explore.distill import list_methods
+
     b = _budget(name)
+    unknown = [m for m in (methods or ()) if m not in list_methods()]
+    if unknown:
+        raise ValueError(f"unknown distillation method(s) {unknown}; valid: {list_methods()}")
     methods = _check_subset("methods", methods, b.methods, name)
-    ipcs = _check_subset("ipcs", [int(i) for i in ipcs] if ipcs is not None else None, b.ipcs, name)
+    ipcs = _check_subset("ipc", [int(i) for i in ipcs] if ipcs is not None else None, b.ipcs, name)
     if seeds is not None:
         seeds = tuple(seeds)
         if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
@@ -327,19 +388,25 @@ def make_plan(name: str = "standard", dataset: str = "mnist5k", *, seeds: Iterab
     cells: list[Cell] = []
     for ipc in ipcs:
         e_epochs = eval_epochs or b.eval_epochs[ipc]
-        cells += [Cell("coreset", m, ipc, eval_epochs=e_epochs) for m in b.coresets]
+        cells += [Cell("coreset", m, ipc, eval_epochs=e_epochs) for m in b.coresets[ipc]]
         for method in methods:
             if (method, ipc) not in b.grid:
                 continue
             options = dict(b.options.get(method, {}))
             if width is not None and method != "kip":
                 options["width"] = width
-            cells += grid_cells(method, ipc, b.grid[(method, ipc)], steps or b.steps[(method, ipc)], options, e_epochs)
+            controls = True if ipc in b.controls else None
+            cells += grid_cells(method, ipc, b.grid[(method, ipc)], steps or b.steps[(method, ipc)], options,
+                                e_epochs, inits=b.inits[method], controls=controls)
     if whole:
         cells.append(Cell("whole", "whole", 0, eval_epochs=eval_epochs or b.whole_epochs))
     notes = list(b.notes)
+    widths = sorted({f"{c.method} {c.options_dict().get('width', 128)}" for c in cells if c.kind == "distill" and c.method != "kip"})
+    if widths:
+        notes.append("ConvNet width of the distillation networks: " + ", ".join(widths)
+                     + f"; evaluation width {width or 128}")
     if steps or eval_epochs or width:
-        notes.append(f"budgets overridden: steps={steps}, eval_epochs={eval_epochs}, width={width}")
+        notes.append(f"budgets overridden on the command line: steps={steps}, eval_epochs={eval_epochs}, width={width}")
     return Plan(name=name, dataset=dataset, seeds=seeds if seeds is not None else b.seeds, cells=tuple(cells),
                 lr_grid=b.lr_grid, eval_width=width or 128, notes=tuple(notes))
 

@@ -91,6 +91,22 @@ def test_fewer_distinct_points_than_k_warns_and_stays_finite():
     assert float(r.scores.sum()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_duplicates_with_float_rounding_count_as_cost_zero(offset):
+    # 3 distinct float32 rows of 784 values, repeated: the norm expansion leaves rounding noise that
+    # must not pass for a positive cost
+    base = torch.randn(3, 784, generator=torch.Generator().manual_seed(1)) + offset
+    with pytest.warns(RuntimeWarning, match="cost"):
+        r = kmeans_sensitivity(base.repeat(10, 1), 5, random_state=0)
+    assert r.uniform_fallback and r.cost == 0.0
+    # genuine distances stay accurate next to exact zeros for duplicates of a center
+    X = torch.cat([base, base[:1], torch.randn(50, 784, generator=torch.Generator().manual_seed(2)) + offset])
+    r = kmeans_sensitivity(X, 4, random_state=0)
+    C = X[r.center_indices].double()
+    exact = torch.stack([((X.double() - c) ** 2).sum(1) for c in C], 1).min(1).values
+    torch.testing.assert_close(r.distances_sq.double(), exact, rtol=1e-4, atol=0.0)
+
+
 @pytest.mark.parametrize(
     "X, k, match",
     [
