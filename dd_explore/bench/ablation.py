@@ -300,7 +300,7 @@ class _Runner:
                                    f"{cell.importance_key} for that seed")
             per_step = float(ref["seconds_per_step"])
             target = float(imp["distill_seconds"])
-            steps = max(cell.steps, int(round(target / per_step))) if per_step > 0 else cell.steps
+            steps = max(cell.steps, int(math.floor(target / per_step + 1e-9))) if per_step > 0 else cell.steps
             return steps, None, (f"equal wall time: importance run {target:.1f} s (probe included) / "
                                  f"{per_step:.3f} s per uniform step -> {steps} steps")
         if cell.control == "lr-tuned":
@@ -351,7 +351,7 @@ class _Runner:
                     acc = 0.0
                 else:
                     res = _evaluate(d.images, d.eval_labels(), val.test, runs=1, epochs=cell.eval_epochs,
-                                    width=self.plan.eval_width, seed=self.plan.eval_seed + 99, device=self.device,
+                                    width=self.plan.eval_width, seed=self.plan.eval_seed - 1, device=self.device,
                                     progress=self.progress)
                     acc = float(res.mean)
                 self.tuning.add({"method": cell.method, "ipc": cell.ipc, "factor": float(factor), "lr_img": base * factor,

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--overwrite", action="store_true", help="delete the bench files in --out and start over")
     p.add_argument("--dry-run", action="store_true", help="print the cells and budgets, run nothing")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's, one per core); 1 is faster on a busy shared machine")
 
 
 def _plan_name(args) -> str:
@@ -51,7 +53,7 @@ def _command_line(args, plan_name: str) -> str:
     if args.device != "auto":
         parts.append(f"--device {args.device}")
     for flag, value in (("--only", args.only), ("--steps", args.steps), ("--eval-epochs", args.eval_epochs),
-                        ("--width", args.width)):
+                        ("--width", args.width), ("--threads", args.threads)):
         if value is not None:
             parts.append(f"{flag} {value}")
     for flag, values in (("--seeds", args.seeds), ("--methods", args.methods), ("--ipc", args.ipc)):
@@ -71,6 +73,8 @@ def run(args) -> int:
     from dd_explore.bench.ablation import OWN_FILES
 
     plan_name = _plan_name(args)
+    if args.threads is not None and args.threads <= 0:
+        raise ValueError(f"--threads must be a positive int; got {args.threads}")
     if args.only == "speed":
         given = [f"--{n.replace('_', '-')}" for n in ABLATION_ONLY if getattr(args, n) not in (None, False)]
         if given:
@@ -97,6 +101,10 @@ def run(args) -> int:
                   f"k-means vs sklearn n={speed_plan.kmeans_n} d={speed_plan.kmeans_d}; scaling {speed_plan.scaling_ns}; "
                   f"dashboard {speed_plan.dashboard_steps} DM steps")
         return 0
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     start = time.perf_counter()
     if do_ablation:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-import platform
 import resource
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -35,8 +34,9 @@ SPEED_COLUMNS = ("section", "item", "setting", "n", "d", "value", "unit", "note"
 class SpeedPlan:
     """Budgets of the speed section: ``distill`` maps a method to (ipc, steps, options); ``select_ns``/
     ``select_d``: the mixture sizes of the selection timings; ``kmeans_n``/``kmeans_d``: the k-means vs
-    scikit-learn data; ``scaling_ns``/``scaling_d``: the k-means scaling; ``dashboard_steps``: the DM run
-    (IPC 10, importance batches) timed with and without the dashboard."""
+    scikit-learn data; ``scaling_ns``/``scaling_d``: the k-means scaling; the DM run timed with and
+    without the dashboard: ``dashboard_steps`` steps at ``dashboard_ipc`` with ``dashboard_batches``
+    and ``dashboard_options``."""
 
     name: str
     distill: dict
@@ -48,6 +48,8 @@ class SpeedPlan:
     scaling_d: int
     dashboard_steps: int
     dashboard_ipc: int = 10
+    dashboard_batches: str = "importance"
+    dashboard_options: dict = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
 
 
@@ -55,8 +57,9 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
     """``quick`` (about 2 minutes on the 2-core CPU), ``standard`` (about 10) or ``complete`` (the issue's
     sizes: 60,000 x 784 for the k-means ratio, 10k -> 1M points for the scaling)."""
     if name == "quick":
-        plan = SpeedPlan("quick", {"dm": (10, 8, {}), "kip": (10, 20, {})}, (1_000, 4_000), 64, 10_000, 784,
-                         (10_000, 100_000), 64, 15, 10)
+        plan = SpeedPlan("quick", {"dm": (10, 5, {"width": 32}), "kip": (10, 20, {})}, (1_000, 4_000), 64, 10_000, 784,
+                         (10_000, 100_000), 64, 10, 10, "uniform", {"width": 32},
+                         notes=("quick: DM at ConvNet width 32, few steps; the dashboard run uses uniform batches",))
     elif name == "standard":
         plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {})},
                          (1_000, 10_000, 50_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 40, 10)
@@ -69,9 +72,7 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
         unknown = [m for m in methods if m not in plan.distill]
         if unknown:
             raise ValueError(f"methods {unknown} not in the {name!r} speed plan; it has {list(plan.distill)}")
-        plan = SpeedPlan(plan.name, {m: plan.distill[m] for m in methods}, plan.select_ns, plan.select_d, plan.kmeans_n,
-                         plan.kmeans_d, plan.scaling_ns, plan.scaling_d, plan.dashboard_steps, plan.dashboard_ipc,
-                         plan.notes)
+        plan = replace(plan, distill={m: plan.distill[m] for m in methods})
     return plan
 
 
@@ -133,8 +134,11 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
 
     rows = []
     for method, (ipc, steps, options) in plan.distill.items():
+        # one untimed step first: first-call costs (CUDA context, cuDNN autotuning, thread pools) are not a
+        # property of the method
+        distill.run(dataset, method, ipc=ipc, init="random", batches="uniform", steps=1, seed=0, device=device, **options)
         for batches in ("uniform", "importance"):
-            setting = f"ipc {ipc}, {batches} batches, {steps} steps"
+            setting = f"ipc {ipc}, {batches} batches, {steps} steps" + (f", {options}" if options else "")
             cbs = [distill.ProgressBar(desc=f"speed {method} {batches}", leave=False)] if progress else []
             with peak_memory(device) as mem:
                 t0 = time.perf_counter()
@@ -144,7 +148,8 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
             st = np.asarray(res.step_times)
             pt = np.asarray(res.probe_times)
             rows.append(_row("distill", method, setting, float(np.median(st)), "s/step (median)"))
-            rows.append(_row("distill", method, setting, float(st.mean()), "s/step (mean, probe included)"))
+            rows.append(_row("distill", method, setting, float(st.mean()), "s/step (mean, probe included)",
+                             note="first step included"))
             if batches == "importance":
                 rows.append(_row("distill", method, setting, float(res.probe_share), "probe share of step time"))
                 first = float(pt[pt > 0][0]) if (pt > 0).any() else 0.0
@@ -190,6 +195,8 @@ class _DashboardLike:
     rebuilds the loss and image-grid figures with :mod:`dd_explore.viz`."""
 
     def __init__(self, dataset, update_every: float = 0.5):
+        import dd_explore.viz  # noqa: F401  (import cost outside the timed hooks, as the dashboard's)
+
         self.dataset = dataset
         self.update_every = update_every
         self.seconds_spent = 0.0
@@ -212,8 +219,8 @@ class _DashboardLike:
 
 
 def dashboard_overhead(dataset, plan: SpeedPlan, device: torch.device) -> list[dict]:
-    """The same DM run (IPC ``plan.dashboard_ipc``, importance batches, seed 0) without and with the live
-    dashboard: wall times, their difference, and the time spent inside the dashboard's hooks."""
+    """The same DM run (``plan.dashboard_*``, seed 0) without and then with the live dashboard: wall times,
+    their difference, and the time spent inside the dashboard's hooks (the direct, less noisy measure)."""
     from dd_explore import distill
 
     try:
@@ -225,15 +232,18 @@ def dashboard_overhead(dataset, plan: SpeedPlan, device: torch.device) -> list[d
         logger.warning("dd_explore.widgets unavailable (%s); timing a dashboard-like callback instead", exc)
         dash = _DashboardLike(dataset, 0.5)
         kind = "dashboard-like callback (snapshot copy + viz figures every 0.5 s)"
-    kw = dict(ipc=plan.dashboard_ipc, init="random", batches="importance", steps=plan.dashboard_steps, seed=0,
-              device=device)
+    kw = dict(ipc=plan.dashboard_ipc, init="random", batches=plan.dashboard_batches, steps=plan.dashboard_steps,
+              seed=0, device=device, **plan.dashboard_options)
+    distill.run(dataset, "dm", **dict(kw, steps=1))  # untimed warm-up
     t0 = time.perf_counter()
     distill.run(dataset, "dm", **kw)
     without = time.perf_counter() - t0
     t0 = time.perf_counter()
     distill.run(dataset, "dm", callbacks=[dash], **kw)
     with_dash = time.perf_counter() - t0
-    setting = f"dm ipc {plan.dashboard_ipc}, importance, {plan.dashboard_steps} steps"
+    setting = f"dm ipc {plan.dashboard_ipc}, {plan.dashboard_batches} batches, {plan.dashboard_steps} steps"
+    if plan.dashboard_options:
+        setting += f", {plan.dashboard_options}"
     return [
         _row("dashboard", "run without dashboard", setting, without, "s wall"),
         _row("dashboard", "run with dashboard", setting, with_dash, "s wall", note=kind),
@@ -253,9 +263,10 @@ def speed_markdown(rows: Sequence[dict], plan: SpeedPlan, dataset_name: str, dev
     lines = [f"# dd-explore bench: speed and scale (plan `{plan.name}`)", "",
              f"- date: {_dt.datetime.now().isoformat(timespec='seconds')}; machine: {machine()}; device: {device}",
              f"- command: `{command}`" if command else "- command: (API call)",
-             f"- distillation on {dataset_name}, method defaults (ConvNet width 128 for DM/DC/DSA), random init, "
-             "seed 0; selection timings on a seeded Gaussian mixture (one component per class); wall-clock "
-             "seconds (a shared machine adds noise)", ""]
+             f"- distillation on {dataset_name}, method defaults (ConvNet width 128 for DM/DC/DSA) unless the "
+             "setting says otherwise, random init, seed 0; selection timings on a seeded Gaussian mixture (one "
+             "component per class); wall-clock seconds (a shared machine adds noise)"]
+    lines += [f"- note: {n}" for n in plan.notes] + [""]
     titles = {"distill": "Seconds per distillation step", "select-vs-n": "Selection time against n (select(), IPC 10)",
               "kmeans-vs-sklearn": "kmeans_sensitivity vs scikit-learn KMeans (same data, one process)",
               "kmeans-scaling": "kmeans_sensitivity scaling (fresh subprocess per n)",

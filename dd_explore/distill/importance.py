@@ -20,7 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dd_explore.distill.methods.base import ModelOptions, check_positive_int, check_positive_number, make_network
+from dd_explore.distill.methods.base import (
+    ModelOptions,
+    check_positive_int,
+    check_positive_number,
+    chunk_size,
+    embed,
+    make_network,
+    use_channels_last,
+)
 
 # bins of the relative probability n_c * q (1 = uniform): 0, 2^-4, 2^-3.5, ..., 2^4, inf
 HIST_EDGES: tuple[float, ...] = (0.0,) + tuple(float(2.0 ** (k / 2)) for k in range(-8, 9)) + (math.inf,)
@@ -208,9 +216,11 @@ class NetworkProbe:
                 loss.backward()
                 opt.step()
         net.eval()
+        step = chunk_size(self._model_options(), pool_x.device, None) or 1024
+        cl = use_channels_last(self._model_options(), pool_x.device)
         with torch.no_grad():
-            out = [F.cross_entropy(net(pool_x[i : i + 1024]), pool_y[i : i + 1024], reduction="none")
-                   for i in range(0, pool_x.shape[0], 1024)]
+            out = [F.cross_entropy(net.classifier(embed(net, pool_x[i : i + step], cl)), pool_y[i : i + step],
+                                   reduction="none") for i in range(0, pool_x.shape[0], step)]
         net.train()
         return torch.cat(out)
 

@@ -135,7 +135,7 @@ class DistillMethod:
             value = getattr(self.options, f.name)
             if f.name.startswith("lr") and value is not None:
                 check_positive_number(f.name, value)
-            if (f.name.startswith("batch") or f.name in ("width", "depth", "outer_loop", "inner_loop")) and value is not None:
+            if (f.name.startswith("batch") or f.name in ("width", "depth", "outer_loop", "inner_loop", "chunk")) and value is not None:
                 check_positive_int(f.name, value)
         if hasattr(self.options, "momentum"):
             m = self.options.momentum
@@ -210,10 +210,15 @@ def to_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def embed(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """``net.embed(x)``, laid out for speed on CPUs: channels_last throughout, except that the first
-    convolution runs in NCHW when ``x`` needs a gradient (oneDNN's channels_last input-gradient of a
-    few-channel convolution is ~10x slower there). Same values as ``net.embed(x)``."""
+def embed(net: torch.nn.Module, x: torch.Tensor, channels_last: bool, chunk: int | None = None) -> torch.Tensor:
+    """``net.embed(x)``, laid out for speed on CPUs (same values for per-image normalization).
+
+    ``chunk``: images per forward pass (small chunks keep activations in cache: ~2x faster on CPUs).
+    With ``channels_last``, everything runs channels_last except the first convolution when ``x`` needs
+    a gradient (oneDNN's channels_last input gradient of a few-channel convolution is ~10x slower).
+    """
+    if chunk is not None and x.shape[0] > chunk:
+        return torch.cat([embed(net, x[i : i + chunk], channels_last) for i in range(0, x.shape[0], chunk)])
     features = getattr(net, "features", None)
     if not channels_last or features is None or not isinstance(features[0], torch.nn.Conv2d):
         return net.embed(x)
@@ -225,6 +230,38 @@ def embed(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> torch.T
     for layer in list(features)[1:]:
         h = layer(h)
     return h.flatten(1)
+
+
+def forward(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """Logits ``net(x)`` through :func:`embed`'s fast layout (networks with ``embed`` and ``classifier``)."""
+    if hasattr(net, "classifier") and hasattr(net, "embed"):
+        return net.classifier(embed(net, x, channels_last))
+    return net(x)
+
+
+def loss_grad(net: torch.nn.Module, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              weights: torch.Tensor | None, channels_last: bool, chunk: int | None) -> list[torch.Tensor]:
+    """Gradient of the (weighted) mean cross-entropy on (x, y) w.r.t. ``params``, accumulated over chunks
+    of ``chunk`` images (equal to the one-pass gradient for per-image normalization; faster on CPUs)."""
+    n = x.shape[0]
+    step = chunk if chunk is not None else n
+    total = None
+    for i in range(0, n, step):
+        ce = F.cross_entropy(forward(net, x[i : i + step], channels_last), y[i : i + step], reduction="none")
+        if weights is not None:
+            ce = ce * weights[i : i + step]
+        grads = torch.autograd.grad(ce.sum() / n, params)
+        total = list(grads) if total is None else [t + g for t, g in zip(total, grads)]
+    return [g.detach() for g in total]
+
+
+def chunk_size(options: ModelOptions, device: torch.device, chunk: int | None) -> int | None:
+    """Images per forward pass: ``chunk`` if set; else 32 on CPUs for per-image norms, else all at once."""
+    if chunk is not None:
+        return chunk
+    if device.type == "cpu" and options.norm != "batch":
+        return 32
+    return None
 
 
 def class_labels(num_classes: int, ipc: int) -> torch.Tensor:
