@@ -20,7 +20,7 @@ torch.Size([8, 1, 8, 8])
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -181,6 +181,16 @@ class Evaluation(Callback):
         self.seed = seed
         self.progress = progress
 
+    def check(self) -> None:
+        """Validate the arguments (ValueError naming the argument and value)."""
+        for name in ("runs", "epochs", "every_runs", "every_epochs") + (("every",) if self.every is not None else ()):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"evaluation {name} must be a positive int; got {value!r}")
+        from dd_explore import models
+
+        models.MODELS.get(self.model)
+
     def protocol(self) -> dict:
         return {"runs": self.runs, "epochs": self.epochs, "every": self.every, "every_runs": self.every_runs,
                 "every_epochs": self.every_epochs, "model": self.model, "model_kwargs": self.model_kwargs or {},

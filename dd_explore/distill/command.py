@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-runs", type=int, default=5, help="evaluation runs (default 5)")
     p.add_argument("--eval-epochs", type=int, default=300, help="evaluation epochs (default 300)")
     p.add_argument("--eval-every", type=int, default=None, help="also evaluate every N steps (1 run, 50 epochs)")
+    p.add_argument("--no-eval-initial", action="store_true",
+                   help="evaluate only the final set (e.g. when the same initial set was evaluated before)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -76,7 +78,7 @@ def run(args) -> int:
     evaluate = None
     if args.evaluate:
         evaluate = {"runs": args.eval_runs, "epochs": args.eval_epochs, "every": args.eval_every,
-                    "progress": not args.no_progress}
+                    "initial": not args.no_eval_initial, "progress": not args.no_progress}
     ds = data.load(args.dataset, root=args.root)
     result = distill_run(
         ds, method=args.method, ipc=args.ipc, init=args.init, batches=args.batches, steps=args.steps,

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -109,7 +109,7 @@ class DistillResult:
 
     ``images``/``labels``/``targets``: the distilled set (CPU; ``targets`` (N, C) when labels were
     learned, else None); ``initial_images``/``initial_labels``: the set before step 1; ``selection``: the
-    :class:`~dd_explore.selection.Selection` of a selection init (None for noise or a resumed run);
+    :class:`~dd_explore.selection.Selection` of a selection init (None for noise; read from ``init/`` on resume);
     ``steps``: the target, ``steps_done``; ``stopped``: ended before ``steps`` (``stop_reason``: "stop",
     "interrupt" or "error"); ``losses``/``step_times``/``probe_times``: per step (all steps, across
     resumes); ``total_time``/``probe_time``/``probe_share``: seconds of step time and the probe's share;
@@ -440,6 +440,8 @@ def run(
     refresh = imp.refresh if imp.refresh is not None else method_cls.default_refresh
     dev = resolve_device(device)
     evaluation = _evaluation_callback(evaluate)
+    if evaluation is not None:
+        evaluation.check()
     user_callbacks = _as_callbacks(callbacks)
     if control is None:
         control = RunControl()
@@ -486,23 +488,27 @@ def run(
                 if (out_path / "metrics.json").exists():
                     old_metrics = json.loads((out_path / "metrics.json").read_text())
 
-    # ------------------------------------------------------------ set up
-    if out_path is not None:
-        if overwrite and out_path.exists():
-            from dd_explore.distill.rundir import clear_run_files
-
-            clear_run_files(out_path)
-        out_path.mkdir(parents=True, exist_ok=True)
+    # ------------------------------------------------------------ set up (the initial set before any write)
     engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev)
     selection = None
     if saved_state is not None:
         initial = (saved_state["initial_images"], saved_state["initial_labels"])
+        if (out_path / "init").is_dir():
+            from dd_explore.selection import Selection
+
+            selection = Selection.load(out_path / "init")
     else:
         images0, labels0, selection = _initial_set(dataset, init, ipc, seed, engine.gens["init"])
         initial = (images0, labels0)
     m.setup(engine.ctx, initial[0], initial[1])
     if saved_state is not None:
         engine.restore(saved_state)
+    if out_path is not None:
+        if overwrite and out_path.exists():
+            from dd_explore.distill.rundir import clear_run_files
+
+            clear_run_files(out_path)
+        out_path.mkdir(parents=True, exist_ok=True)
     start = engine.step
     if start:
         logger.info("resuming %s at step %d of %d", out_path, start, steps)

@@ -286,6 +286,38 @@ class RunRecord:
         idx = np.flatnonzero(self.train_labels == cls)
         return idx, self.q[refresh, idx]
 
+    def importance_series(self, key: str) -> np.ndarray:
+        """(T, C) per-step, per-class importance summary field (``entropy``, ``entropy_ratio``, ``ess``,
+        ``max_ratio``); NaN for steps without importance (uniform batches)."""
+        c = len(self.config["run"]["dataset"]["classes"])
+        out = np.full((len(self.events), c), np.nan)
+        for t, e in enumerate(self.events):
+            if e.get("importance"):
+                out[t] = [s[key] for s in e["importance"]]
+        return out
+
+    def importance_hist(self) -> np.ndarray:
+        """(T, C, bins) per-step histograms of n_c q over :data:`~dd_explore.distill.importance.HIST_EDGES`
+        (zeros for steps without importance)."""
+        c = len(self.config["run"]["dataset"]["classes"])
+        out = np.zeros((len(self.events), c, len(self.hist_edges) - 1), dtype=np.int64)
+        for t, e in enumerate(self.events):
+            if e.get("importance"):
+                out[t] = [s["hist"] for s in e["importance"]]
+        return out
+
+    def drawn(self, step: int, cls: int) -> np.ndarray:
+        """Global train indices drawn for class ``cls`` in step ``step`` (1-based)."""
+        return np.asarray(self.events[int(np.searchsorted(self.event_steps, step))]["drawn"][cls], dtype=np.int64)
+
+    def init_selection(self):
+        """The :class:`~dd_explore.selection.Selection` of a selection init (``init/``), or None."""
+        if not (self.path / "init").is_dir():
+            return None
+        from dd_explore.selection import Selection
+
+        return Selection.load(self.path / "init")
+
 
 def load_run(path: str | Path) -> RunRecord:
     """Read a run directory written by :func:`dd_explore.distill.run` (or the ``distill`` command)."""

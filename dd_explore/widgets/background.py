@@ -3,6 +3,11 @@
 >>> handle = run_in_background(lambda: 1 + 1)
 >>> handle.join()
 2
+
+In a notebook, wait with ``result = await handle`` rather than ``handle.join()``: while a cell awaits,
+the kernel still handles widget events (ipykernel >= 7 dispatches comm messages during an async cell),
+so the dashboard's Stop button keeps working; ``join()`` blocks the kernel, and a click is only
+processed after it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ logger = logging.getLogger(__name__)
 class BackgroundRun:
     """Handle of a function running in a daemon thread.
 
-    ``join(timeout)`` waits and returns the result (re-raising the function's exception);
+    ``join(timeout)`` waits and returns the result (re-raising the function's exception); ``await handle``
+    does the same without blocking the kernel's event loop (widgets stay responsive);
     ``result`` the same without waiting (RuntimeError while running); ``done``, ``exception``;
     ``stop()`` calls ``on_stop`` (e.g. a dashboard's clean stop) when one was given.
     """
@@ -74,6 +80,17 @@ class BackgroundRun:
         if self._thread.is_alive():
             raise TimeoutError(f"the background run is still going after {timeout} s")
         return self.result
+
+    async def wait(self, poll: float = 0.1) -> Any:
+        """Wait without blocking the event loop (``await handle.wait()`` or ``await handle``); the result."""
+        import asyncio
+
+        while self._thread.is_alive() or self._thread.ident is None:
+            await asyncio.sleep(poll)
+        return self.result
+
+    def __await__(self):
+        return self.wait().__await__()
 
     def stop(self) -> None:
         """Ask the run to stop cleanly (needs ``on_stop``, which a dashboard provides)."""

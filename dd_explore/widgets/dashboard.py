@@ -108,7 +108,7 @@ class LiveDashboard(Callback):
             if coords.ndim != 2 or coords.shape != (n_train, 2):
                 raise ValueError(f"embedding must hold (n_train, 2) = ({n_train}, 2) coordinates of the train points; "
                                  f"got shape {coords.shape}")
-        self.embedding = embedding
+        self.embedding = embedding if isinstance(embedding, Embedding) or embedding is None else coords
         self._train_labels = dataset.train.labels.cpu().numpy()
 
         self.seconds_spent = 0.0
@@ -134,17 +134,19 @@ class LiveDashboard(Callback):
             entropy_figure([], np.zeros(0), np.zeros(0), title="Spread of q_t (mean over classes)"), **PANEL)
         self.fig_hist = figure_widget(importance_histogram_figure([], np.zeros((0, len(HIST_EDGES) - 1)), HIST_EDGES,
                                                                   title="Where q_t puts its mass"), **PANEL)
-        self.fig_topk = _placeholder("Real points q_t favours (waiting)")
+        self.fig_topk = _placeholder("Favoured by q_t (waiting)", width=300)
         self.fig_counts = figure_widget(draw_count_figure(np.zeros(n_train, dtype=np.int64), self._train_labels,
                                                           expected=0.0, class_names=self.class_names),
                                         **PANEL, showlegend=False)
         self.fig_embedding = _placeholder("Draw counts on the embedding (waiting)", width=720, height=300) \
             if coords is not None else None
         self.importance_note = W.HTML("")
-        self.importance_box = W.VBox([W.HBox([self.fig_entropy, self.fig_hist]), self.fig_topk])
+        self.importance_box = W.HBox([self.fig_entropy, self.fig_hist])
+        self._topk_box = W.Box([self.fig_topk])
+        self.status.layout.margin = "0 0 0 2em"
         rows = [W.HBox([self.stop_button, self.step_label, self.status]),
                 W.HBox([self.fig_images, self.fig_loss]),
-                self.importance_note, self.importance_box, self.fig_counts]
+                self.importance_note, self.importance_box, W.HBox([self._topk_box, self.fig_counts])]
         if self.fig_embedding is not None:
             rows.append(self.fig_embedding)
         self.widget = W.VBox(rows)
@@ -199,8 +201,12 @@ class LiveDashboard(Callback):
         self._topk_step: int | None = None
         self._topk_n = 0
         self._importance = False
+        self._broken = False
 
     def on_start(self, control) -> None:
+        if self.control is not None:
+            raise RuntimeError("this LiveDashboard already follows a running run; create one dashboard per run "
+                               "going at the same time")
         t0 = time.perf_counter()
         try:
             self._reset()
@@ -217,15 +223,18 @@ class LiveDashboard(Callback):
             self._shown, self._ncols = _shown_images(labels, ds.num_classes, self.max_per_class)
             grid = image_grid_figure(control.initial_images[self._shown], mean=ds.mean, std=ds.std, ncols=self._ncols,
                                      indices=self._shown, labels=labels[self._shown], class_names=self.class_names,
-                                     value_name="synthetic image", tile_px=self.tile_px, title="Synthetic images")
+                                     value_name="synthetic image", tile_px=self.tile_px,
+                                     title="Synthetic images (a row per class)")
             load_figure(self.fig_images, grid)
             run_cfg = control.config.get("run", {})
             self._importance = run_cfg.get("batches") == "importance"
             if self._importance:
                 self.importance_box.layout.display = None
+                self._topk_box.layout.display = None
                 self.importance_note.value = ""
             else:
                 self.importance_box.layout.display = "none"
+                self._topk_box.layout.display = "none"
                 self.importance_note.value = ("<i>uniform batches: every real point of a class is drawn with the same "
                                               "probability (q_t is uniform), so only the draw counts are shown.</i>")
             if self.fig_embedding is not None:
@@ -237,6 +246,9 @@ class LiveDashboard(Callback):
                                     f"{run_cfg.get('batches', '')} batches, starting"
             self.status.value = "running" if not self._stop_wanted else self.status.value
             self._render(None)
+        except BaseException:
+            self.control = None
+            raise
         finally:
             self.seconds_spent += time.perf_counter() - t0
 
@@ -254,7 +266,7 @@ class LiveDashboard(Callback):
             self.last_info = info
             now = time.monotonic()
             if info.step >= info.steps or now - self._last_render >= self._interval:
-                self._render(info)
+                self._safe_render(info)
         finally:
             self.seconds_spent += time.perf_counter() - t0
 
@@ -264,7 +276,7 @@ class LiveDashboard(Callback):
             self.result = result
             info = self.last_info
             if info is not None and self.rendered_step != info.step:
-                self._render(info)
+                self._safe_render(info)
             if result.stop_reason == "stop":
                 where = f"; checkpoint in {result.out}" if result.out is not None else ""
                 self.status.value = f"stopped at step {result.steps_done} of {result.steps}{where}"
@@ -287,6 +299,17 @@ class LiveDashboard(Callback):
 
     def _pixels_uri(self, images, ncols: int) -> str:
         return fast_png_data_uri(tile(to_pixels(images, self._mean, self._std), ncols))
+
+    def _safe_render(self, info) -> None:
+        """A failing view must not end a long run: the error is logged and shown, the views stop updating."""
+        if self._broken:
+            return
+        try:
+            self._render(info)
+        except Exception as exc:  # noqa: BLE001 - reported in the status label and the log
+            self._broken = True
+            logger.exception("LiveDashboard: the views stopped updating")
+            self.status.value = f"dashboard error (the run goes on): {type(exc).__name__}: {exc}"
 
     def _render(self, info) -> None:
         t0 = time.perf_counter()
@@ -332,7 +355,7 @@ class LiveDashboard(Callback):
         if len(self.fig_topk.data) < 2 or self._topk_n != idx.size:
             fig = image_grid_figure(images, mean=self._mean, std=self._std, ncols=k, indices=idx, labels=labels,
                                     values=ratio, value_name="n_c q", class_names=self.class_names, tile_px=self.tile_px,
-                                    title=f"Real points q_t favours most (top {k} per class; hover: n_c q)")
+                                    title="Favoured by q_t")
             load_figure(self.fig_topk, fig)
             self._topk_n = idx.size
         else:

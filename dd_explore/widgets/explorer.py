@@ -86,21 +86,21 @@ class SelectionExplorer:
         self.fig_embedding = figure_widget(selection_embedding_figure(
             selection, self.embedding, self.labels, class_names=self.class_names,
             title=f"{self.embedding.method.upper()} of the train points (lasso/box select or click)",
-            width=640, height=520), dragmode="lasso")
+            width=560, height=500), dragmode="lasso")
         self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
-        self.info = W.HTML()
+        self.info = W.HTML(layout=W.Layout(max_width="420px"))
         self.info.add_class("dd-selected")
         figs = [self.fig_embedding]
         self.fig_ranked = self.fig_detail = None
         bottom = []
         if self.scores is not None:
             self.fig_ranked = figure_widget(ranked_scores_figure(selection, class_names=self.class_names),
-                                            width=600, height=380)
+                                            width=540, height=380)
             figs.append(self.fig_ranked)
             bottom.append(self.fig_ranked)
             detail = score_detail_figure(selection, class_names=self.class_names)
             if detail is not None:
-                self.fig_detail = figure_widget(detail, width=600, height=380)
+                self.fig_detail = figure_widget(detail, width=540, height=380)
                 figs.append(self.fig_detail)
                 bottom.append(self.fig_detail)
         for fw in figs:

@@ -37,8 +37,18 @@ def test_cli_writes_a_valid_run_directory_and_resumes(tmp_path, capsys):
     # a second run into the same folder is refused; --resume continues
     assert cli(base + ["--steps", "5"]) == 2
     assert load_run(out).step == 3
-    assert cli(base + ["--steps", "5", "--resume"]) == 0
-    assert load_run(out).step == 5
+    assert cli(base + ["--steps", "5", "--resume", "--evaluate", "--eval-runs", "1", "--eval-epochs", "2",
+                       "--no-eval-initial"]) == 0
+    rec = load_run(out)
+    assert rec.step == 5 and rec.metrics["final"]["step"] == 5 and rec.metrics["initial"]["step"] == 0
+
+
+def test_cli_final_evaluation_only(tmp_path):
+    out = tmp_path / "f"
+    assert cli(["--dataset", "digits", "--method", "kip", "--ipc", "1", "--steps", "2", "--out", str(out),
+                "--evaluate", "--eval-runs", "1", "--eval-epochs", "2", "--no-eval-initial", "--no-progress"]) == 0
+    m = load_run(out).metrics
+    assert "initial" not in m and m["final"]["step"] == 2
 
 
 @pytest.mark.parametrize("argv", [

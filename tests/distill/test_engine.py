@@ -64,10 +64,17 @@ def test_run_directory_is_complete_and_consistent(digits, tmp_path):
             np.add.at(total, drawn, 1)
     np.testing.assert_array_equal(rec.draw_counts, total)
     assert 0 < rec.probe_share < 1
+    ess = rec.importance_series("ess")
+    assert ess.shape == (6, 10) and np.isfinite(ess).all()
+    hist = rec.importance_hist()
+    assert hist.shape == (6, 10, len(rec.hist_edges) - 1)
+    np.testing.assert_array_equal(hist.sum(2), np.tile(np.bincount(labels, minlength=10), (6, 1)))
+    np.testing.assert_array_equal(rec.drawn(2, 3), rec.events[1]["drawn"][3])
     # the init selection is saved and the initial images are those real images
     from dd_explore.selection import Selection
 
     sel = Selection.load(out / "init")
+    np.testing.assert_array_equal(rec.init_selection().indices, sel.indices)
     np.testing.assert_array_equal(rec.initial_images, digits.train.images[torch.as_tensor(sel.indices)].numpy())
 
 
@@ -217,6 +224,8 @@ def test_resume_with_a_different_configuration_is_refused_and_changes_nothing(di
     (dict(colour=1), ValueError, r"unknown option\(s\) \['colour'\]"),
     (dict(resume=True, overwrite=True), ValueError, r"resume and overwrite exclude each other"),
     (dict(device="tpu"), ValueError, r"device"),
+    (dict(evaluate={"runs": 0}), ValueError, r"evaluation runs must be a positive int; got 0"),
+    (dict(evaluate={"epochs": 5, "colour": 1}), ValueError, r"evaluate must be True, an Evaluation or a dict"),
 ])
 def test_bad_input_errors_and_nothing_written(digits, tmp_path, kw, err, match):
     out = tmp_path / "bad"

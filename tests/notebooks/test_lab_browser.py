@@ -118,7 +118,7 @@ def test_live_dashboard_in_jupyterlab(tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                page = browser.new_page(viewport={"width": 1400, "height": 2600})
                 page.set_default_timeout(60_000)
                 page.goto(f"{lab.base}/lab/tree/{NOTEBOOK}?token={lab.token}")
                 page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
@@ -174,7 +174,7 @@ def test_live_dashboard_in_jupyterlab(tmp_path):
                     time.sleep(0.5)
                 assert second is not None, f"the step label did not advance past {first[0]!r}"
                 dash.scroll_into_view_if_needed()
-                dash.screenshot(path=str(tmp_path / "dashboard.png"))
+                page.screenshot(path=str(tmp_path / "dashboard.png"))
 
                 # Stop ends the run cleanly; the rest of the notebook then runs (explorer included)
                 stop = dash.locator("button.dd-stop").first
@@ -189,9 +189,9 @@ def test_live_dashboard_in_jupyterlab(tmp_path):
                 errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
                 assert errors.count() == 0, errors.first.inner_text()
                 dash.scroll_into_view_if_needed()
-                dash.screenshot(path=str(tmp_path / "after-stop.png"))
+                page.screenshot(path=str(tmp_path / "after-stop.png"))
                 explorer.scroll_into_view_if_needed()
-                explorer.screenshot(path=str(tmp_path / "explorer.png"))
+                page.screenshot(path=str(tmp_path / "explorer.png"))
                 assert (tmp_path / "dashboard.png").stat().st_size > 10_000
                 status = dash.locator(".dd-status").first.inner_text()
                 steps_done = re.search(r"(?:stopped at step|finished:) (\d+)", status)

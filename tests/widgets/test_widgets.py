@@ -151,6 +151,36 @@ def test_background_run_reports_errors(digits):
     assert run_in_background(lambda a, b: a + b, 2, b=3).join(timeout=10) == 5
 
 
+def test_a_failing_view_does_not_end_the_run(digits):
+    dash = LiveDashboard(digits, update_every=0.0, max_overhead=1e9)
+
+    def boom(counts):
+        raise RuntimeError("view broke")
+
+    class Breaker(distill.Callback):
+        def on_start(self, control):  # after the dashboard's own on_start
+            dash._render_counts = boom
+
+    res = distill.run(digits, steps=6, callbacks=[dash, Breaker()], **RUN)
+    assert res.steps_done == 6 and not res.stopped
+    assert dash.updates == 1  # on_start only; then the views stopped
+    assert "dashboard error (the run goes on): RuntimeError: view broke" in dash.status.value
+    assert dash.control is None  # ready for the next run
+
+
+def test_one_dashboard_follows_one_run_at_a_time(digits):
+    dash = LiveDashboard(digits)
+
+    class Second(distill.Callback):
+        def on_step(self, info):
+            if info.step == 1:
+                distill.run(digits, steps=2, callbacks=[dash], **RUN)
+
+    with pytest.raises(RuntimeError, match="already follows a running run"):
+        distill.run(digits, steps=3, callbacks=[dash, Second()], **RUN)
+    assert dash.control is None
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(update_every=-1), "update_every must be a finite number >= 0"),
     (dict(max_overhead=0), "max_overhead must be a finite number > 0"),
