@@ -27,8 +27,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dd_explore.distill import HIST_EDGES, Callback
-from dd_explore.viz import draw_count_embedding_figure, draw_count_figure, entropy_figure, image_grid_figure, loss_figure
-from dd_explore.viz.embedding import Embedding
+from dd_explore.viz import (
+    Embedding,
+    draw_count_embedding_figure,
+    draw_count_figure,
+    entropy_figure,
+    image_grid_figure,
+    loss_figure,
+)
 from dd_explore.viz.images import tile, to_pixels
 from dd_explore.widgets._figures import fast_png_data_uri, importance_histogram_figure
 from dd_explore.widgets._fw import figure_widget, load_figure
@@ -201,7 +207,7 @@ class LiveDashboard(Callback):
         self._topk_step: int | None = None
         self._topk_n = 0
         self._importance = False
-        self._broken = False
+        self._broken: str | None = None
 
     def on_start(self, control) -> None:
         if self.control is not None:
@@ -284,6 +290,8 @@ class LiveDashboard(Callback):
                 self.status.value = f"{result.stop_reason} at step {result.steps_done}; last completed step checkpointed"
             else:
                 self.status.value = f"finished: {result.steps_done} steps in {result.total_time:.1f} s"
+            if self._broken:
+                self.status.value += f" · {self._broken}"
             self.step_label.value = self._label(info, done=True) if info is not None else \
                 f"step {result.steps_done} / {result.steps}"
             self.stop_button.disabled = True
@@ -307,9 +315,9 @@ class LiveDashboard(Callback):
         try:
             self._render(info)
         except Exception as exc:  # noqa: BLE001 - reported in the status label and the log
-            self._broken = True
+            self._broken = f"dashboard error (the run goes on): {type(exc).__name__}: {exc}"
             logger.exception("LiveDashboard: the views stopped updating")
-            self.status.value = f"dashboard error (the run goes on): {type(exc).__name__}: {exc}"
+            self.status.value = self._broken
 
     def _render(self, info) -> None:
         t0 = time.perf_counter()

@@ -21,9 +21,15 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dd_explore.viz import compute_embedding, image_grid_figure
-from dd_explore.viz.embedding import Embedding
-from dd_explore.viz.sensitivity import has_scores, ranked_scores_figure, score_detail_figure, selection_embedding_figure
+from dd_explore.viz import (
+    Embedding,
+    compute_embedding,
+    has_scores,
+    image_grid_figure,
+    ranked_scores_figure,
+    score_detail_figure,
+    selection_embedding_figure,
+)
 from dd_explore.widgets._fw import figure_widget, load_figure
 
 logger = logging.getLogger(__name__)

@@ -258,7 +258,7 @@ def test_explorer_caps_the_grid_and_handles_empty_selections(digits, digits_sele
 def test_explorer_without_scores_hides_the_sensitivity_views(digits, coords):
     sel = selection.select(digits.train.images, digits.train.labels, ipc=2, method="random", random_state=0)
     ex = SelectionExplorer(digits, sel, embedding=coords)
-    if not viz.sensitivity.has_scores(sel):
+    if not viz.has_scores(sel):
         assert ex.fig_ranked is None
     # no NaN reaches the widgets (JSON has none)
     for trace in ex.fig_embedding.data:
