@@ -76,6 +76,8 @@ class SelectionExplorer:
             raise ValueError(f"selection must be made on the train split of the dataset ({n} points); it covers {num_points}")
         if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)) or max_images < 1:
             raise ValueError(f"max_images must be a positive int; got {max_images!r}")
+        if isinstance(tile_px, bool) or not isinstance(tile_px, (int, np.integer)) or tile_px < 4:
+            raise ValueError(f"tile_px must be an int >= 4; got {tile_px!r}")
         self.dataset = dataset
         self.selection = selection
         self.max_images = int(max_images)
@@ -91,7 +93,8 @@ class SelectionExplorer:
 
         self.fig_embedding = figure_widget(selection_embedding_figure(
             selection, self.embedding, self.labels, class_names=self.class_names,
-            title=f"{self.embedding.method.upper()} of the train points (lasso/box select or click)",
+            title=f"{self.embedding.method.upper() if self.embedding.method in EMBEDDINGS else '2-D map'} "
+                  "of the train points (lasso/box select or click)",
             width=560, height=500), dragmode="lasso")
         self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
         self.info = W.HTML(layout=W.Layout(max_width="420px"))
