@@ -21,13 +21,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from dd_explore.bench.plan import CONTROLS, KINDS, Cell, Plan
-from dd_explore.bench.stats import CellSummary, summarize
+from dd_explore.bench.stats import CellSummary
 from dd_explore.bench.store import RESULT_COLUMNS, TUNE_COLUMNS, RowStore, atomic_write_text
 
 logger = logging.getLogger(__name__)

@@ -197,6 +197,7 @@ class _Budget:
     lr_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     options: dict = field(default_factory=dict)  # method -> distill options
     controls: tuple[int, ...] = ()  # IPCs that get the two uniform controls (grids quick/minimal/pair)
+    control_methods: tuple[str, ...] | None = None  # ... for these methods only (None: every method)
     notes: tuple[str, ...] = ()
 
 
@@ -204,12 +205,12 @@ def _budget(name: str) -> _Budget:
     if name == "quick":
         return _Budget(
             seeds=(0, 1), methods=("dm", "kip"), ipcs=(1, 10),
-            steps={("dm", 1): 15, ("dm", 10): 15, ("kip", 1): 40, ("kip", 10): 40},
-            eval_epochs={1: 40, 10: 20}, whole_epochs=1,
-            grid={(m, i): "quick" for m in ("dm", "kip") for i in (1, 10)},
+            steps={("dm", 1): 10, ("dm", 10): 10, ("kip", 1): 40, ("kip", 10): 40},
+            eval_epochs={1: 30, 10: 15}, whole_epochs=1,
+            grid={("dm", 1): "quick", ("kip", 1): "quick", ("dm", 10): "minimal", ("kip", 10): "minimal"},
             inits={"dm": ("random", "sensitivity-kmeans"), "kip": ("random", "sensitivity-kmeans")},
-            coresets={1: ("random", "herding", "kcenter"), 10: ("random", "herding", "kcenter")},
-            lr_grid=(1.0, 3.0), options={"dm": {"width": 32}}, controls=(1,),
+            coresets={1: ("random", "herding", "kcenter"), 10: ("random", "herding")},
+            lr_grid=(1.0, 3.0), options={"dm": {"width": 32}}, controls=(1,), control_methods=("dm",),
             notes=("quick: a smoke test of every part of the bench (2 seeds, tiny budgets); not evidence",),
         )
     if name == "standard":
@@ -395,7 +396,8 @@ def make_plan(name: str = "standard", dataset: str = "mnist5k", *, seeds: Iterab
             options = dict(b.options.get(method, {}))
             if width is not None and method != "kip":
                 options["width"] = width
-            controls = True if ipc in b.controls else None
+            wants = ipc in b.controls and (b.control_methods is None or method in b.control_methods)
+            controls = True if wants else None
             cells += grid_cells(method, ipc, b.grid[(method, ipc)], steps or b.steps[(method, ipc)], options,
                                 e_epochs, inits=b.inits[method], controls=controls)
     if whole:

@@ -9,7 +9,7 @@ from dd_explore.cli import main
 from dd_explore.bench.store import RESULT_COLUMNS, read_csv
 
 TINY = ["--quick", "--dataset", "digits", "--methods", "dm", "kip", "--ipc", "1", "--seeds", "0", "1", "--steps", "2",
-        "--eval-epochs", "2", "--width", "8", "--no-progress"]
+        "--eval-epochs", "2", "--width", "8", "--threads", "1", "--no-progress"]
 
 
 def test_quick_bench_on_digits_writes_every_output(tmp_path, capsys):
@@ -19,7 +19,8 @@ def test_quick_bench_on_digits_writes_every_output(tmp_path, capsys):
     cells = {r["cell"] for r in rows}
     expected = {f"{m}/ipc1/{s}" for m in ("dm", "kip") for s in (
         "random/uniform", "sensitivity-kmeans/uniform", "random/importance", "random/importance-rw",
-        "sensitivity-kmeans/importance", "random/uniform@equal-time", "random/uniform@lr-tuned")}
+        "sensitivity-kmeans/importance")}
+    expected |= {"dm/ipc1/random/uniform@equal-time", "dm/ipc1/random/uniform@lr-tuned"}  # quick: DM controls
     expected |= {"coreset/random/ipc1", "coreset/herding/ipc1", "coreset/kcenter/ipc1", "whole"}
     assert cells == expected and len(rows) == 2 * len(expected)
     assert set(rows[0]) == set(RESULT_COLUMNS)
@@ -73,6 +74,7 @@ def test_speed_section(tmp_path, digits):
     (["--only", "speed", "--seeds", "1"], "--seeds apply to the ablation only"),
     (["--quick", "--steps", "0"], "steps must be a positive int"),
     (["--quick", "--seeds", "2", "2"], "distinct"),
+    (["--quick", "--threads", "0"], "--threads must be a positive int"),
 ])
 def test_bad_command_lines(tmp_path, capsys, argv, message):
     import re
