@@ -6,6 +6,7 @@ q is shown relative to uniform: ``n_c * q_t(i)`` for a point i of class c with n
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -255,3 +256,43 @@ def run_draw_count_embedding_figure(run, embedding: Embedding | np.ndarray, *, m
 
     return draw_count_embedding_figure(embedding, run.draw_counts, run.train_labels, marked=marked,
                                        class_names=class_names(run), **kwargs)
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """Readable labels of the bins ``[edges[k], edges[k+1])`` of n_c q (1 = uniform)."""
+
+    def fmt(v: float) -> str:
+        if math.isinf(v):
+            return "inf"
+        return f"{v:.2g}"
+
+    return [f"{fmt(a)}-{fmt(b)}" if not math.isinf(b) else f">{fmt(a)}" for a, b in zip(edges[:-1], edges[1:])]
+
+
+def importance_histogram_figure(
+    steps,
+    hist,
+    edges: Sequence[float],
+    *,
+    title: str | None = "Where q_t puts its mass (share of real points per bin of n_c q)",
+) -> go.Figure:
+    """Heatmap: x = refresh step, y = bin of ``n_c q_t(i)`` (1 = as under uniform batches), colour = the
+    share of real points in that bin at that refresh.
+
+    steps (R,); hist (R, B) counts of points per bin (summed over classes); edges (B + 1,) bin edges.
+    Trace 0 is the heatmap (``z`` is (B, R): rows = bins). With R = 0 the heatmap is empty.
+    """
+    st = np.asarray(steps).reshape(-1)
+    h = np.asarray(hist, dtype=np.float64).reshape(st.shape[0], -1) if st.shape[0] else np.zeros((0, len(edges) - 1))
+    if h.shape[1] != len(edges) - 1:
+        raise ValueError(f"hist must have one column per bin ({len(edges) - 1} bins); got {h.shape[1]}")
+    share = h / np.maximum(h.sum(axis=1, keepdims=True), 1.0)
+    fig = go.Figure(go.Heatmap(
+        x=st, y=bin_labels(edges), z=share.T, zmin=0.0, zmax=1.0, colorscale="Blues",
+        colorbar=dict(title=dict(text="share"), thickness=12),
+        hovertemplate="step %{x}<br>n_c q in %{y}<br>%{z:.1%} of the points<extra></extra>",
+    ))
+    fig.update_layout(title=title, template="plotly_white", xaxis_title="refresh step",
+                      yaxis_title="n_c q (1 = uniform)", yaxis_type="category", width=560, height=380,
+                      margin=dict(l=80, r=20, t=50 if title else 20, b=50))
+    return fig

@@ -33,10 +33,10 @@ from dd_explore.viz import (
     draw_count_figure,
     entropy_figure,
     image_grid_figure,
+    importance_histogram_figure,
     loss_figure,
 )
-from dd_explore.viz.images import tile, to_pixels
-from dd_explore.widgets._figures import fast_png_data_uri, importance_histogram_figure
+from dd_explore.viz.images import png_data_uri, tile, to_pixels
 from dd_explore.widgets._fw import figure_widget, load_figure
 from dd_explore.widgets.background import BackgroundRun
 
@@ -306,7 +306,7 @@ class LiveDashboard(Callback):
         return s + (" · done" if done else "")
 
     def _pixels_uri(self, images, ncols: int) -> str:
-        return fast_png_data_uri(tile(to_pixels(images, self._mean, self._std), ncols))
+        return png_data_uri(tile(to_pixels(images, self._mean, self._std), ncols), compress_level=1)
 
     def _safe_render(self, info) -> None:
         """A failing view must not end a long run: the error is logged and shown, the views stop updating."""

@@ -15,7 +15,7 @@ import pytest
 from dd_explore import distill, selection, viz
 from dd_explore.distill import HIST_EDGES
 from dd_explore.widgets import BackgroundRun, LiveDashboard, SelectionExplorer, run_in_background
-from dd_explore.widgets._figures import importance_histogram_figure
+from dd_explore.viz import importance_histogram_figure
 from dd_explore.widgets._fw import json_safe
 
 RUN = dict(method="dm", ipc=2, width=16, batch_real=16, seed=0)
