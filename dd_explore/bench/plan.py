@@ -198,6 +198,7 @@ class _Budget:
     options: dict = field(default_factory=dict)  # method -> distill options
     controls: tuple[int, ...] = ()  # IPCs that get the two uniform controls (grids quick/minimal/pair)
     control_methods: tuple[str, ...] | None = None  # ... for these methods only (None: every method)
+    inits_at: dict = field(default_factory=dict)  # (method, ipc) -> inits, overriding ``inits``
     notes: tuple[str, ...] = ()
 
 
@@ -216,17 +217,20 @@ def _budget(name: str) -> _Budget:
     if name == "standard":
         return _Budget(
             seeds=(0, 1, 2, 3, 4), methods=("dm", "kip", "dc"), ipcs=(1, 10, 50),
-            steps={("dm", 1): 60, ("dm", 10): 60, ("dm", 50): 30, ("kip", 1): 300, ("kip", 10): 300, ("dc", 1): 8},
-            eval_epochs={1: 300, 10: 80, 50: 30}, whole_epochs=5,
+            steps={("dm", 1): 50, ("dm", 10): 50, ("dm", 50): 20, ("kip", 1): 300, ("kip", 10): 300, ("dc", 1): 5},
+            eval_epochs={1: 200, 10: 60, 50: 20}, whole_epochs=5,
             grid={("dm", 1): "core", ("dm", 10): "core", ("dm", 50): "pair", ("kip", 1): "core",
                   ("kip", 10): "core", ("dc", 1): "minimal"},
             inits={"dm": ("random", "sensitivity-kmeans", "sensitivity-kmeans-stratified"),
                    "kip": ("random", "sensitivity-kmeans", "sensitivity-krr"),
                    "dc": ("random", "sensitivity-kmeans")},
+            # at IPC 1 (k = 1 cluster per class) the stratified variant draws from the same distribution as
+            # s-kmeans: not repeated there
+            inits_at={("dm", 1): ("random", "sensitivity-kmeans")},
             coresets={1: ("random", "herding", "kcenter", "sensitivity-kmeans"),
                       10: ("random", "herding", "kcenter", "sensitivity-kmeans"),
                       50: ("random", "sensitivity-kmeans")},
-            lr_grid=(0.5, 1.0, 2.0, 4.0), options={"dm": {"width": 64}, "dc": {"width": 64}},
+            lr_grid=(1.0, 2.0, 4.0), options={"dm": {"width": 64}, "dc": {"width": 64}},
             notes=("standard: the plan that fits about 2 hours on the 2-core CPU machine; reduced budgets, "
                    "see docs/bench.md",),
         )
@@ -303,8 +307,10 @@ def grid_cells(method: str, ipc: int, grid: str, steps: int, options: dict, eval
 
 
 # ---------------------------------------------------------------------------- cost estimate
-# CPU seconds of one thread, measured on the 2-core machine of this project (mnist5k, 28x28, under
-# load; see docs/bench.md); two threads unloaded run about 1.6x faster. A rough guide (+-50%).
+# CPU seconds of one thread, measured on the 2-core machine of this project (mnist5k, 28x28; see
+# docs/bench.md). The quick plan's ablation ran in 5.2 CPU minutes against 6.6 estimated. Two threads on an
+# idle machine are assumed about 1.6x faster; on a machine busy with other jobs two threads were measured
+# several times slower than one (OpenMP oversubscription). A rough guide (+-50%).
 _TEST_PASS = 2.5  # one network's pass over the 1000 test images
 _TWO_THREADS = 1.6
 
@@ -325,8 +331,9 @@ def _step_cost(method: str, ipc: int, options: dict) -> float:
     return 4.0 * outer * (width / 64) ** 1.2 * (1.5 if method == "dsa" else 1.0)
 
 
-def estimate_seconds(plan: Plan) -> float:
-    """Rough wall seconds of ``plan`` on mnist5k on the 2-core CPU, unloaded (+-50%; 28x28 images only)."""
+def estimate_seconds(plan: Plan, threads: int = 1) -> float:
+    """Rough wall seconds of ``plan`` on mnist5k on the project's 2-core CPU with ``threads`` torch threads
+    (1 or 2) and nothing else running (+-50%; 28x28 images only)."""
     total = 0.0
     for c in plan.cells:
         n = 4000 if c.kind == "whole" else 10 * c.ipc
@@ -340,7 +347,7 @@ def estimate_seconds(plan: Plan) -> float:
             if c.control == "lr-tuned":
                 total += len(plan.lr_grid) * unit * 0.9 / len(plan.seeds)
         total += unit * len(plan.seeds)
-    return total / _TWO_THREADS
+    return total / (_TWO_THREADS if threads >= 2 else 1.0)
 
 
 def _check_subset(name: str, asked: Sequence | None, available: Sequence, plan: str) -> tuple:
@@ -399,7 +406,7 @@ def make_plan(name: str = "standard", dataset: str = "mnist5k", *, seeds: Iterab
             wants = ipc in b.controls and (b.control_methods is None or method in b.control_methods)
             controls = True if wants else None
             cells += grid_cells(method, ipc, b.grid[(method, ipc)], steps or b.steps[(method, ipc)], options,
-                                e_epochs, inits=b.inits[method], controls=controls)
+                                e_epochs, inits=b.inits_at.get((method, ipc), b.inits[method]), controls=controls)
     if whole:
         cells.append(Cell("whole", "whole", 0, eval_epochs=eval_epochs or b.whole_epochs))
     notes = list(b.notes)
