@@ -22,7 +22,7 @@ lab: $(STAMP)  ## JupyterLab on 127.0.0.1 opening notebooks/
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks
 
 bench: $(STAMP)  ## the quick benchmark (see BENCHMARKS.md for the full one)
-	$(BIN)/dd-explore bench --quick --out runs/bench-quick
+	$(BIN)/dd-explore bench --quick --threads 1 --overwrite --out runs/bench-quick
 
 clean-venv:
 	rm -rf $(VENV)

@@ -94,8 +94,9 @@ def run(args) -> int:
 
             print(plan.describe())
             if args.dataset == "mnist5k":
-                print(f"estimate: about {estimate_seconds(plan) / 60:.0f} min on the project's 2-core CPU, unloaded "
-                      "(rough, +-50%; a GPU is much faster)")
+                print(f"estimate: about {estimate_seconds(plan, 1) / 60:.0f} min with --threads 1, "
+                      f"{estimate_seconds(plan, 2) / 60:.0f} min with 2 threads, on the project's 2-core CPU with "
+                      "nothing else running (rough, +-50%; a GPU is much faster)")
         if do_speed:
             print(f"speed section ({speed_plan.name}): distill {speed_plan.distill}; select ns {speed_plan.select_ns}; "
                   f"k-means vs sklearn n={speed_plan.kmeans_n} d={speed_plan.kmeans_d}; scaling {speed_plan.scaling_ns}; "
