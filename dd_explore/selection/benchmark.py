@@ -209,8 +209,9 @@ def bench_select_methods(ns=(1_000, 10_000, 100_000), d: int = 64, num_classes: 
         y[:num_classes] = np.arange(num_classes)
         for m in methods:
             kw = method_kw.get(m, {})
-            select(X[: 50 * num_classes], np.arange(50 * num_classes) % num_classes, min(ipc, 50), method=m,
-                   random_state=seed, **kw)  # warm-up
+            warm = min(n, 50 * num_classes)  # warm-up on a small balanced slice (first-call costs)
+            select(X[:warm], np.arange(warm) % num_classes, min(ipc, warm // num_classes), method=m,
+                   random_state=seed, **kw)
             sync()
 
             def once():

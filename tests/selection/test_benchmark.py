@@ -16,3 +16,13 @@ def test_bench_scaling_and_methods_small():
     assert len(rows) == 1 and rows[0].seconds > 0 and rows[0].peak_extra_mib >= 0
     timings = bench_select_methods(ns=(600,), d=4, num_classes=3, ipc=2, methods=["random", "sensitivity-kmeans"])
     assert [t.method for t in timings] == ["random", "sensitivity-kmeans"] and all(t.seconds > 0 for t in timings)
+
+
+def test_bench_select_methods_small_n():
+    """n below the warm-up slice (50 per class) still times every method."""
+    from dd_explore.selection import list_methods
+    from dd_explore.selection.benchmark import bench_select_methods
+
+    rows = bench_select_methods(ns=(200,), d=8, ipc=3)
+    assert sorted(r.method for r in rows) == sorted(list_methods())
+    assert all(r.n == 200 and r.seconds >= 0 for r in rows)
