@@ -4,7 +4,7 @@ The synthetic set (support) is learned so that kernel ridge regression fitted on
 batch well: loss = 1/2 mean_i || y_i - K(x_i, S) (K(S, S) + lambda tr(K(S,S))/|S| I)^-1 Y_S ||^2 over a
 real batch (x_i, y_i), with centred one-hot targets (1 - 1/C on the class, -1/C elsewhere). Kernels:
 the infinite-width fully connected ReLU network's NTK (``kernel="ntk"``, arc-cosine recursion) or an
-RBF kernel; computed in float64 for a stable solve. Images and, with ``learn_labels=True``, the
+RBF kernel; computed in float64 for a stable solve (float32 on MPS, which lacks float64). Images and, with ``learn_labels=True``, the
 support targets are learned with Adam. The importance probe is the closed-form KRR error of the
 current support set on each real point (``probe="method"``).
 """
@@ -94,8 +94,8 @@ class KIP(DistillMethod):
 
     def kernel(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         o = self.options
-        x = x.flatten(1).double()
-        z = z.flatten(1).double()
+        x = x.flatten(1).to(self.dtype)
+        z = z.flatten(1).to(self.dtype)
         if o.kernel == "ntk":
             return ntk_kernel(x, z, o.depth, o.weight_var, o.bias_var)
         gamma = o.rbf_gamma if o.rbf_gamma is not None else 1.0 / (2 * x.shape[1])
@@ -105,6 +105,7 @@ class KIP(DistillMethod):
         o = self.options
         c = ctx.dataset.num_classes
         self.num_classes = c
+        self.dtype = torch.float32 if ctx.device.type == "mps" else torch.float64  # MPS has no float64
         self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
         self.labels = labels.clone().to(ctx.device)
         self.targets = one_hot_centred(self.labels, c).requires_grad_(o.learn_labels)
@@ -119,16 +120,16 @@ class KIP(DistillMethod):
         n = k_ss.shape[0]
         reg = self.options.ridge * torch.trace(k_ss) / n
         eye = torch.eye(n, dtype=k_ss.dtype, device=k_ss.device)
-        alpha = torch.linalg.solve(k_ss + reg * eye, self.targets.double())
+        alpha = torch.linalg.solve(k_ss + reg * eye, self.targets.to(self.dtype))
         return alpha
 
     def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
         real = batches.draw_all(self.options.batch_real)
         alpha = self._alpha()
         pred = self.kernel(real.images, self.images) @ alpha
-        err = ((pred - one_hot_centred(real.labels, self.num_classes).double()) ** 2).sum(1)
+        err = ((pred - one_hot_centred(real.labels, self.num_classes).to(self.dtype)) ** 2).sum(1)
         if real.weights is not None:
-            err = err * real.weights.double()
+            err = err * real.weights.to(self.dtype)
         loss = 0.5 * err.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,7 +143,7 @@ class KIP(DistillMethod):
         out = []
         for i in range(0, images.shape[0], 2048):
             pred = self.kernel(images[i : i + 2048], self.images) @ alpha
-            y = one_hot_centred(labels[i : i + 2048], self.num_classes).double()
+            y = one_hot_centred(labels[i : i + 2048], self.num_classes).to(self.dtype)
             out.append(((pred - y) ** 2).sum(1))
         return torch.cat(out).float()
 
