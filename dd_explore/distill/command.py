@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from dd_explore.cli import parse_params
 
 HELP = "distill a data set (DM, KIP, DC, DSA; selection init; uniform or importance-sampled batches) into a run directory"
 
@@ -47,19 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-eval-initial", action="store_true",
                    help="evaluate only the final set (e.g. when the same initial set was evaluated before)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def parse_params(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--param must be KEY=VALUE; got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def run(args) -> int:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from dd_explore.cli import parse_params
+
 HELP = "choose IPC real images per class (sensitivity sampling or a coreset baseline) and write the selection"
 
 
@@ -29,20 +31,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=300, help="evaluation epochs (default 300)")
     p.add_argument("--model", default="convnet", help="evaluation model (default convnet)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def parse_params(items: list[str]) -> dict:
-    """``["k=20", "kernel=rbf"]`` -> ``{"k": 20, "kernel": "rbf"}`` (values read as JSON when they parse)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--param must be KEY=VALUE; got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def check_out(out: str | Path, overwrite: bool) -> Path:
