@@ -148,7 +148,7 @@ def bench_scaling(ns=(10_000, 100_000, 1_000_000), d: int = 64, k: int = 10, see
     CPU: each n in a fresh subprocess; on Linux the process's peak RSS is reset
     (``/proc/self/clear_refs``) after the data are allocated and a warm-up call ran, and
     ``VmHWM - VmRSS(before)`` is reported; elsewhere the growth of ``ru_maxrss`` (a lower bound). It counts
-    every allocation of the process, torch's included. CUDA (``device="cuda"``): in this process,
+    every allocation of the process, torch's included. On a CUDA device: in this process,
     ``torch.cuda.max_memory_allocated`` above the allocation before the call, timed with synchronization.
     Time: best of ``repeats`` calls (memory: the peak over all of them).
     """
