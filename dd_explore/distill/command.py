@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
 
 from dd_explore.cli import parse_params
 
@@ -50,6 +53,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (e.g. ``kill``) ends the run like Ctrl-C: final checkpoint, then exit (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args) -> int:
     from dd_explore import data
     from dd_explore.distill import LogProgress, run as distill_run
@@ -68,12 +88,13 @@ def run(args) -> int:
         evaluate = {"runs": args.eval_runs, "epochs": args.eval_epochs, "every": args.eval_every,
                     "initial": not args.no_eval_initial, "progress": not args.no_progress}
     ds = data.load(args.dataset, root=args.root)
-    result = distill_run(
-        ds, method=args.method, ipc=args.ipc, init=args.init, batches=args.batches, steps=args.steps,
-        callbacks=[LogProgress(every=max(1, (args.steps or 100) // 10))], device=args.device, seed=args.seed,
-        out=args.out, resume=args.resume, overwrite=args.overwrite, evaluate=evaluate,
-        checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every,
-        progress=not args.no_progress, **options)
+    with _terminate_as_interrupt():
+        result = distill_run(
+            ds, method=args.method, ipc=args.ipc, init=args.init, batches=args.batches, steps=args.steps,
+            callbacks=[LogProgress(every=max(1, (args.steps or 100) // 10))], device=args.device, seed=args.seed,
+            out=args.out, resume=args.resume, overwrite=args.overwrite, evaluate=evaluate,
+            checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every,
+            progress=not args.no_progress, **options)
     status = "stopped" if result.stopped else "done"
     print(f"{result.method}: {status} at step {result.steps_done}/{result.steps}, "
           f"{result.total_time / max(1, len(result.step_times)):.3f} s/step, probe share {100 * result.probe_share:.1f}%, "

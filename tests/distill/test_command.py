@@ -59,3 +59,29 @@ def test_cli_bad_input_writes_nothing(tmp_path, argv):
     out = tmp_path / "bad"
     assert cli(["--dataset", "digits", "--ipc", "1", "--steps", "2", "--out", str(out), "--no-progress", *argv]) == 2
     assert not out.exists()
+
+
+def test_sigterm_leaves_a_checkpoint_of_the_last_step(tmp_path):
+    """``kill`` on a running ``dd-explore distill``: the final checkpoint matches the recorded events."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "t"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dd_explore.cli", "distill", "--dataset", "digits", "--method", "dm", "--ipc", "1",
+         "--steps", "100000", "--width", "8", "--depth", "2", "--out", str(out), "--checkpoint-every", "100000",
+         "--no-progress"], env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            events = out / "events.jsonl"
+            if events.exists() and events.read_text().count("\n") >= 3:
+                break
+            time.sleep(0.2)
+        proc.terminate()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    rec = load_run(out)
+    assert rec.checkpoint_step == rec.step == len(rec.events) >= 3
