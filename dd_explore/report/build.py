@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -279,14 +277,9 @@ def write_report(
 
     text = page.render(header=_header(record, selection, dataset_note))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from dd_explore.distill.rundir import _atomic  # tmp file + rename, usual permissions
+
+    _atomic(out, lambda fh: fh.write(text.encode("utf-8")))
     logger.info("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 
