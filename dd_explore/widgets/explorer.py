@@ -9,11 +9,13 @@
 
 Lasso- or box-select points on the embedding (or click one, on the embedding or on the ranked-score
 curve): the image grid shows those images with their index, class and score (hover a tile), and the
-text above it lists them. The grid starts with the chosen points.
+text above it lists them. The grid starts with the chosen points. Hovering any point of the embedding or
+the score views shows that point's image, enlarged, with its index, class and score (the preview).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 from typing import Sequence
@@ -26,9 +28,11 @@ from dd_explore.viz import (
     compute_embedding,
     has_scores,
     image_grid_figure,
+    png_data_uri,
     ranked_scores_figure,
     score_detail_figure,
     selection_embedding_figure,
+    to_pixels,
 )
 from dd_explore.widgets._fw import figure_widget, load_figure
 
@@ -57,7 +61,8 @@ class SelectionExplorer:
     coordinates. max_images: at most this many images in the grid.
 
     ``selected_indices``: global indices of the last selection (all of them), ``shown_indices``: those
-    in the grid; :meth:`show` puts any indices there from code.
+    in the grid; :meth:`show` puts any indices there from code. ``hovered_index``: the point in the
+    preview (None before the first hover); :meth:`preview` puts any index there from code.
     """
 
     def __init__(self, dataset, selection, embedding: Embedding | np.ndarray | str | None = None, *,
@@ -99,6 +104,10 @@ class SelectionExplorer:
         self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
         self.info = W.HTML(layout=W.Layout(max_width="420px"))
         self.info.add_class("dd-selected")
+        self.hovered_index: int | None = None
+        self.preview_image = W.Image(format="png", layout=W.Layout(width="112px", height="112px"))
+        self.preview_caption = W.HTML("<i>hover a point to see its image</i>", layout=W.Layout(max_width="300px"))
+        self.preview_caption.add_class("dd-preview")
         figs = [self.fig_embedding]
         self.fig_ranked = self.fig_detail = None
         bottom = []
@@ -116,11 +125,14 @@ class SelectionExplorer:
             for trace in fw.data:
                 trace.on_click(self._on_points, append=True)
                 trace.on_selection(self._on_points, append=True)
+                trace.on_hover(self._on_hover, append=True)
         note = [] if self.scores is not None else [W.HTML(
             f"<i>method {html.escape(str(selection.method))} gives no scores: the sensitivity views are hidden.</i>")]
-        self.widget = W.VBox([W.HBox([self.fig_embedding, W.VBox([self.info, self.fig_grid])]), *note,
+        preview = W.HBox([self.preview_image, self.preview_caption])
+        self.widget = W.VBox([W.HBox([self.fig_embedding, W.VBox([preview, self.info, self.fig_grid])]), *note,
                               W.HBox(bottom)])
         self.widget.add_class("dd-explorer")
+        self._chosen = frozenset(int(i) for i in np.asarray(selection.indices).reshape(-1))
         self.show(np.asarray(selection.indices), what="chosen points")
 
     def _embedding(self, embedding, n: int) -> Embedding:
@@ -157,6 +169,29 @@ class SelectionExplorer:
                 self.show(np.asarray(picked, dtype=np.int64), what="selected points")
             else:
                 self.info.value = "<b>no points in that selection</b>; showing the previous ones below"
+
+    def _on_hover(self, trace, points, _state) -> None:
+        found = [i for i in (_point_index(trace.customdata, p) for p in points.point_inds) if i is not None]
+        if found:
+            self.preview(found[0])
+
+    def preview(self, index: int) -> None:
+        """Show the image of train point ``index``, enlarged, with its index, class and score."""
+        n = self.labels.shape[0]
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < n:
+            raise ValueError(f"index must be an int in 0..{n - 1}; got {index!r}")
+        index = int(index)
+        if index == self.hovered_index:
+            return
+        pix = to_pixels(self.dataset.train.images[index], self.dataset.mean, self.dataset.std)[0]
+        scale = max(1, 112 // max(pix.shape[:2]))
+        pix = np.repeat(np.repeat(pix, scale, axis=0), scale, axis=1)  # nearest neighbour: crisp pixels
+        self.preview_image.value = base64.b64decode(png_data_uri(pix, compress_level=1).split(",", 1)[1])
+        score = f", score {self.scores[index]:.4g}" if self.scores is not None else ""
+        chosen = " — <b>chosen</b>" if index in self._chosen else ""
+        self.preview_caption.value = (f"point {index}: class {html.escape(str(self.class_names[int(self.labels[index])]))}"
+                                      f"{score}{chosen}")
+        self.hovered_index = index
 
     def show(self, indices, what: str = "points") -> None:
         """Show the images of the given global train indices (at most ``max_images``) in the grid."""

@@ -245,6 +245,35 @@ def test_explorer_lasso_shows_exactly_the_selected_points(digits, digits_selecti
     assert not bad
 
 
+def test_explorer_hover_previews_the_hovered_point(digits, digits_selection, coords, json_messages):
+    ex = SelectionExplorer(digits, digits_selection, embedding=coords)
+    assert ex.hovered_index is None
+    _event(ex.fig_embedding, "plotly_hover", [(0, 42)])
+    assert ex.hovered_index == 42
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(ex.preview_image.value)))
+    pix = viz.to_pixels(digits.train.images[42], digits.mean, digits.std)[0, :, :, 0]
+    scale = img.shape[0] // pix.shape[0]
+    assert scale > 1 and img.shape == (pix.shape[0] * scale, pix.shape[1] * scale)
+    np.testing.assert_array_equal(img[::scale, ::scale], pix)  # enlarged, not resampled
+    label = digits.classes[int(digits.train.labels[42])]
+    assert f"point 42: class {label}" in ex.preview_caption.value
+    assert f"{digits_selection.scores[42]:.4g}" in ex.preview_caption.value
+    # hovering the ranked-score curve previews that point too
+    idx_at = int(np.asarray(ex.fig_ranked.data[2].customdata)[10])
+    _event(ex.fig_ranked, "plotly_hover", [(2, 10)])
+    assert ex.hovered_index == idx_at
+    # a chosen point is marked as chosen
+    chosen = int(digits_selection.indices[0])
+    ex.preview(chosen)
+    assert "chosen" in ex.preview_caption.value and ex.hovered_index == chosen
+    with pytest.raises(ValueError, match="index must be an int"):
+        ex.preview(len(digits.train.labels))
+    bad, _ = json_messages
+    assert not bad
+
+
 def test_explorer_caps_the_grid_and_handles_empty_selections(digits, digits_selection, coords):
     ex = SelectionExplorer(digits, digits_selection, embedding=coords, max_images=10)
     _event(ex.fig_embedding, "plotly_selected", [(0, i) for i in range(25)])
