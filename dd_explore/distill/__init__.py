@@ -1,9 +1,9 @@
-"""Dataset distillation: DM, KIP, DC and DSA over one loop, with selection inits and importance-sampled
+"""Dataset distillation: DM, KIP, DC, DSA and MTT over one loop, with selection inits and importance-sampled
 real batches (DESIGN.md section 1).
 
 >>> from dd_explore import data, distill
 >>> distill.list_methods()
-['dc', 'dm', 'dsa', 'kip']
+['dc', 'dm', 'dsa', 'kip', 'mtt']
 >>> ds = data.load("digits")
 >>> result = distill.run(ds, "dm", ipc=1, steps=20, width=32, out=None)        # doctest: +SKIP
 >>> record = distill.load_run("runs/dm")                                        # doctest: +SKIP

@@ -1,4 +1,4 @@
-"""``dd-explore distill``: distill a data set with DM, KIP, DC or DSA into a run directory."""
+"""``dd-explore distill``: distill a data set with DM, KIP, DC, DSA or MTT into a run directory."""
 
 from __future__ import annotations
 
@@ -9,26 +9,27 @@ import threading
 
 from dd_explore.cli import parse_params
 
-HELP = "distill a data set (DM, KIP, DC, DSA; selection init; uniform or importance-sampled batches) into a run directory"
+HELP = "distill a data set (DM, KIP, DC, DSA, MTT; selection init; uniform or importance-sampled batches) into a run directory"
 
 # flag -> option name of dd_explore.distill.run (only passed when given)
 OPTION_FLAGS = {
     "lr_img": float, "lr_labels": float, "lr_net": float, "batch_real": int, "width": int, "depth": int,
     "kernel": str, "outer_loop": int, "inner_loop": int, "gamma": float, "refresh": int, "pool": int,
     "drop_top": float, "weighting": str, "probe": str, "probe_epochs": int,
+    "segment": str, "syn_steps": int, "expert_epochs": int, "num_experts": int,
 }
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist5k", help="data set name (default: mnist5k)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets")
-    p.add_argument("--method", default="dm", help="dm (default), kip, dc or dsa")
+    p.add_argument("--method", default="dm", help="dm (default), kip, dc, dsa or mtt")
     p.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
     p.add_argument("--init", default="random",
                    help="random (default), herding, kcenter, sensitivity-kmeans, sensitivity-kmeans-stratified, "
                         "sensitivity-krr or noise")
     p.add_argument("--batches", default="uniform", choices=None, help="uniform (default) or importance")
-    p.add_argument("--steps", type=int, default=None, help="steps to reach (default: the method's, dm/kip 1000, dc/dsa 200)")
+    p.add_argument("--steps", type=int, default=None, help="steps to reach (default: the method's, dm/kip/mtt 1000, dc/dsa 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="run directory (must be empty or new, unless --resume/--overwrite)")
     mode = p.add_mutually_exclusive_group()
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
                        help=f"method/importance option {name} (default: the method's)")
     p.add_argument("--learn-labels", action="store_true", default=None, help="KIP: learn the labels too")
-    p.add_argument("--no-dsa", dest="dsa", action="store_false", default=None, help="DM: no siamese augmentation")
+    p.add_argument("--no-dsa", dest="dsa", action="store_false", default=None, help="DM/MTT: no DSA augmentation")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other method or importance option, repeatable (values read as JSON when they parse)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default steps/20)")

@@ -388,7 +388,7 @@ def run(
     ``init``: a selection method (``dd_explore.selection.list_methods()``) run on the train split with
     ``seed``, or "noise". ``batches``: "uniform" or "importance" (options: see
     :class:`~dd_explore.distill.importance.ImportanceOptions`). ``steps``: None -> the method's default
-    (dm/kip 1000, dc/dsa 200). ``**options``: the method's options (e.g. ``lr_img``, ``batch_real``,
+    (dm/kip/mtt 1000, dc/dsa 200). ``**options``: the method's options (e.g. ``lr_img``, ``batch_real``,
     ``width``) and the importance options (``gamma``, ``refresh``, ``weighting``, ...).
     ``callbacks``: :class:`~dd_explore.distill.callbacks.Callback` objects or functions of
     :class:`StepInfo`. ``out``: a run directory (refused if non-empty unless ``resume=True``, which
@@ -435,6 +435,7 @@ def run(
         raise ValueError("resume and overwrite exclude each other; pass at most one of them")
     m = method_cls(**method_opts)
     m.check(dataset, ipc)
+    m.check_batches(batches)
     imp = ImportanceOptions(**imp_opts)
     imp.check()
     refresh = imp.refresh if imp.refresh is not None else method_cls.default_refresh

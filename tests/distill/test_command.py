@@ -52,7 +52,7 @@ def test_cli_final_evaluation_only(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["--method", "mtt"], ["--init", "best"], ["--steps", "0"], ["--lr-img", "-1"], ["--ipc", "1000"],
+    ["--method", "frepo"], ["--init", "best"], ["--steps", "0"], ["--lr-img", "-1"], ["--ipc", "1000"],
     ["--eval-runs", "0", "--evaluate"], ["--param", "nokey"], ["--param", "colour=1"],
 ])
 def test_cli_bad_input_writes_nothing(tmp_path, argv):

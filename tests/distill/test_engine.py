@@ -210,7 +210,7 @@ def test_resume_with_a_different_configuration_is_refused_and_changes_nothing(di
 
 
 @pytest.mark.parametrize("kw, err, match", [
-    (dict(method="mtt"), ValueError, r"method must be one of \['dc', 'dm', 'dsa', 'kip'\]; got 'mtt'"),
+    (dict(method="frepo"), ValueError, r"method must be one of \['dc', 'dm', 'dsa', 'kip', 'mtt'\]; got 'frepo'"),
     (dict(init="best"), ValueError, r"init must be one of \[.*'noise'.*'random'.*\]; got 'best'"),
     (dict(steps=0), ValueError, r"steps must be a positive int; got 0"),
     (dict(steps=-3), ValueError, r"steps must be a positive int; got -3"),

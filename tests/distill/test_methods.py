@@ -44,7 +44,7 @@ def test_same_seed_same_result_other_seed_differs(method, digits, small):
 
 
 def test_registry_and_defaults():
-    assert distill.list_methods() == ["dc", "dm", "dsa", "kip"]
+    assert distill.list_methods() == ["dc", "dm", "dsa", "kip", "mtt"]
     for name in distill.list_methods():
         cls = METHODS.get(name)
         assert cls.name == name and cls.default_steps > 0 and cls.default_probe in ("network", "method")

@@ -8,6 +8,7 @@ from dd_explore.distill.methods import dc as _dc  # noqa: E402,F401
 from dd_explore.distill.methods import dm as _dm  # noqa: E402,F401
 from dd_explore.distill.methods import dsa as _dsa  # noqa: E402,F401
 from dd_explore.distill.methods import kip as _kip  # noqa: E402,F401
+from dd_explore.distill.methods import mtt as _mtt  # noqa: E402,F401
 from dd_explore.distill.methods.base import DistillMethod  # noqa: E402
 
 

@@ -148,6 +148,9 @@ class DistillMethod:
             if self.options.channels_last not in ("auto", "on", "off"):
                 raise ValueError(f"channels_last must be 'auto', 'on' or 'off'; got {self.options.channels_last!r}")
 
+    def check_batches(self, batches: str) -> None:
+        """Refuse a ``batches`` mode the method cannot use with these options (ValueError); default: any."""
+
     # ---------------------------------------------------------------- the loop
     def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
         raise NotImplementedError

@@ -1,0 +1,208 @@
+"""MTT: matching training trajectories (Cazenavette et al., CVPR 2022).
+
+Before the first step, ``num_experts`` networks ("experts") are trained on the real train split for
+``max_start_epoch + expert_epochs`` epochs (SGD, ``lr_teacher``), and their parameters after every epoch
+are kept in memory (the expert buffer). Each step then picks an expert e and a start epoch s at random,
+starts a student at the expert's parameters theta*_s, trains it ``syn_steps`` SGD steps on the synthetic
+images with a learnable learning rate (unrolled, differentiable), and moves the images (and that rate)
+to bring the student's end point towards the target theta*_{s+M}:
+
+    loss = ||theta_student - theta_target||^2 / ||theta*_s - theta_target||^2
+
+``segment`` says where the target comes from:
+
+- ``"buffer"`` (the reference): theta*_{s+M}, M = ``expert_epochs`` epochs further along the stored
+  trajectory. Real images enter only through the experts, so each step draws no real batch and the run's
+  batches must be uniform.
+- ``"online"``: theta*_s trained ``online_steps`` SGD steps on real batches (``batch_real`` per class)
+  drawn through the run's sampler, so ``batches="importance"`` decides which real points the target
+  trajectory is made of (and ``weighting="reweight"`` weights their losses by 1/(n q)). Uniform online
+  segments are the matching control.
+
+The probe (``batches="importance"``) is the engine's network briefly trained on the synthetic set.
+The experts are trained again, identically, when a run resumes (they are not stored in the checkpoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from dd_explore.distill.augment import DSA
+from dd_explore.distill.methods import METHODS
+from dd_explore.distill.methods.base import (
+    DistillMethod,
+    MethodContext,
+    ModelOptions,
+    RealBatches,
+    StepOutput,
+    check_positive_int,
+    make_network,
+    seed_from,
+)
+
+SEGMENTS = ("buffer", "online")
+
+
+@dataclass(frozen=True)
+class MTTOptions(ModelOptions):
+    """``lr_img``/``momentum``: SGD on the images (reference 1000 on ZCA-whitened CIFAR; 100 suits the
+    toolkit's standardized pixels); ``lr_lr``: SGD on the student's learning rate (reference 1e-5);
+    ``lr_teacher``: the experts' SGD rate and the student's initial rate (0.01); ``num_experts`` (5),
+    ``max_start_epoch`` (10), ``expert_epochs`` M (2), ``syn_steps`` N (20), ``batch_syn``: synthetic
+    images per student step (None: all); ``batch_train``: the experts' batch (256); ``segment``:
+    "buffer" or "online" (see the module); ``online_steps``/``batch_real``: the online segment's SGD steps
+    and real images per class per step; ``dsa``: DSA augmentation (experts, student and online segments,
+    as the reference); ``channels_last`` is not used (the unrolled student runs in the default layout)."""
+
+    lr_img: float = 100.0
+    momentum: float = 0.5
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01
+    num_experts: int = 5
+    max_start_epoch: int = 10
+    expert_epochs: int = 2
+    syn_steps: int = 20
+    batch_syn: int | None = None
+    batch_train: int = 256
+    segment: str = "buffer"
+    online_steps: int = 30
+    batch_real: int = 25
+    dsa: bool = True
+    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+
+
+@METHODS.register("mtt")
+class MTT(DistillMethod):
+    name = "mtt"
+    Options = MTTOptions
+    default_steps = 1000
+    default_probe = "network"
+    default_refresh = 10
+
+    def check(self, dataset, ipc) -> None:
+        super().check(dataset, ipc)
+        o = self.options
+        for name in ("num_experts", "max_start_epoch", "expert_epochs", "syn_steps", "online_steps"):
+            check_positive_int(name, getattr(o, name))
+        if o.segment not in SEGMENTS:
+            raise ValueError(f"segment must be one of {list(SEGMENTS)}; got {o.segment!r}")
+        if o.dsa:
+            DSA(strategy=o.dsa_strategy).families()
+
+    def check_batches(self, batches: str) -> None:
+        if batches != "uniform" and self.options.segment == "buffer":
+            raise ValueError(
+                f"batches={batches!r} needs segment='online' for method 'mtt': with segment='buffer' (the default) "
+                "the real data enter only through the expert buffer, trained before the first step, so no step "
+                "draws a real batch; segment='online' draws each target segment's real batches by importance")
+
+    # ------------------------------------------------------------------ set up: the expert buffer
+    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
+        o = self.options
+        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
+        self.labels = labels.clone().to(ctx.device)
+        self.syn_lr = torch.tensor(o.lr_teacher, device=ctx.device).requires_grad_(True)
+        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
+        self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=o.lr_lr, momentum=0.5)
+        self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
+        self.net = make_network(replace(o, channels_last="off"), ctx.dataset, ctx.generator, ctx.device)
+        self.names = [name for name, _ in self.net.named_parameters()]
+        self.buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed_from(ctx.generator)))
+
+    def _train_experts(self, ctx: MethodContext, generator: torch.Generator) -> list[list[list[torch.Tensor]]]:
+        """``buffer[e][t]``: expert e's parameters (detached, in ``self.names`` order) after t epochs."""
+        o = self.options
+        ds = ctx.dataset
+        x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
+        n = x_all.shape[0]
+        off = replace(o, channels_last="off")
+        buffer = []
+        for _ in range(o.num_experts):
+            net = make_network(off, ds, generator, ctx.device)
+            net.train()
+            opt = torch.optim.SGD(net.parameters(), lr=o.lr_teacher)
+            trajectory = [[p.detach().clone() for p in net.parameters()]]
+            for _ in range(o.max_start_epoch + o.expert_epochs):
+                order = torch.randperm(n, generator=generator).to(ctx.device)
+                for i in range(0, n, o.batch_train):
+                    idx = order[i : i + o.batch_train]
+                    x = self._augment(x_all.index_select(0, idx), generator, ds)
+                    loss = F.cross_entropy(net(x), y_all.index_select(0, idx))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                trajectory.append([p.detach().clone() for p in net.parameters()])
+            buffer.append(trajectory)
+        return buffer
+
+    def _augment(self, x: torch.Tensor, generator: torch.Generator, ds) -> torch.Tensor:
+        if self.dsa is None:
+            return x
+        return self.dsa.apply(x, self.dsa.sample(1, generator, ds.image_size))
+
+    # ------------------------------------------------------------------ one step
+    def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
+        o = self.options
+        g = ctx.generator
+        e = int(torch.randint(0, o.num_experts, (1,), generator=g))
+        s = int(torch.randint(0, o.max_start_epoch, (1,), generator=g))
+        start = self.buffer[e][s]
+        if o.segment == "buffer":
+            target = self.buffer[e][s + o.expert_epochs]
+        else:
+            target = self._online_target(ctx, batches, start)
+        params = [p.clone().requires_grad_(True) for p in start]
+        n_syn = self.images.shape[0]
+        bs = o.batch_syn or n_syn
+        for _ in range(o.syn_steps):
+            idx = torch.randperm(n_syn, generator=g)[:bs].to(self.images.device)
+            x = self._augment(self.images.index_select(0, idx), g, ctx.dataset)
+            out = functional_call(self.net, dict(zip(self.names, params)), (x,))
+            ce = F.cross_entropy(out, self.labels.index_select(0, idx))
+            grads = torch.autograd.grad(ce, params, create_graph=True)
+            params = [p - self.syn_lr * gr for p, gr in zip(params, grads)]
+        num = sum(((p - t) ** 2).sum() for p, t in zip(params, target))
+        den = sum(((p0 - t) ** 2).sum() for p0, t in zip(start, target))
+        loss = num / den.clamp_min(1e-12)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer_lr.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer_lr.step()
+        return StepOutput(float(loss.detach()), {"syn_lr": float(self.syn_lr.detach()), "expert": e, "start_epoch": s})
+
+    def _online_target(self, ctx: MethodContext, batches: RealBatches, start: list[torch.Tensor]) -> list[torch.Tensor]:
+        """theta*_s trained ``online_steps`` SGD steps on real batches drawn by the run's sampler."""
+        o = self.options
+        params = [p.clone() for p in start]
+        for _ in range(o.online_steps):
+            real = batches.draw_all(o.batch_real)
+            x = self._augment(real.images, ctx.generator, ctx.dataset)
+            with torch.enable_grad():
+                leaf = [p.requires_grad_(True) for p in params]
+                ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, leaf)), (x,)), real.labels,
+                                     reduction="none")
+                if real.weights is not None:
+                    ce = ce * real.weights
+                grads = torch.autograd.grad(ce.mean(), leaf)
+            params = [(p - o.lr_teacher * gr).detach() for p, gr in zip(leaf, grads)]
+        return params
+
+    # ------------------------------------------------------------------ state
+    def synthetic(self):
+        return self.images.detach().contiguous().clone(), self.labels.clone(), None
+
+    def state_dict(self) -> dict:
+        return {"images": self.images.detach().contiguous().cpu().clone(), "optimizer": self.optimizer.state_dict(),
+                "syn_lr": self.syn_lr.detach().cpu().clone(), "optimizer_lr": self.optimizer_lr.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+            self.syn_lr.copy_(state["syn_lr"].to(self.syn_lr.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer_lr.load_state_dict(state["optimizer_lr"])

@@ -1,0 +1,59 @@
+"""MTT specifics: the expert buffer, the two target segments, and what batches each mode accepts."""
+
+import numpy as np
+import pytest
+import torch
+
+from dd_explore import distill
+from dd_explore.distill.methods.base import MethodContext
+
+BUFFER = dict(width=16, depth=2, num_experts=2, max_start_epoch=3, expert_epochs=2, syn_steps=3)
+
+
+def test_buffer_mode_draws_no_real_batch_and_learns_the_rate(digits):
+    seen = []
+    res = distill.run(digits, "mtt", ipc=2, steps=4, seed=0, device="cpu", callbacks=[seen.append], **BUFFER)
+    assert all(len(d) == 0 for info in seen for d in info.drawn)  # real data enter through the experts only
+    rates = [info.extra["syn_lr"] for info in seen]
+    assert rates[0] != 0.01 and len(set(rates)) == 4  # the student's learning rate is learned
+    assert all(0 <= info.extra["start_epoch"] < 3 and 0 <= info.extra["expert"] < 2 for info in seen)
+    assert np.isfinite(res.losses).all() and (res.losses > 0).all()
+
+
+def test_expert_buffer_is_a_real_training_trajectory(digits):
+    m = distill.METHODS.get("mtt")(**BUFFER)
+    m.check(digits, 2)
+    ctx = MethodContext(digits, 2, torch.device("cpu"), torch.Generator().manual_seed(0))
+    m.setup(ctx, digits.train.images[:20], torch.arange(10).repeat_interleave(2))
+    assert len(m.buffer) == 2 and all(len(t) == 3 + 2 + 1 for t in m.buffer)  # epochs 0 .. max_start + M
+
+    def train_loss(params):
+        out = torch.func.functional_call(m.net, dict(zip(m.names, params)), (digits.train.images,))
+        return float(torch.nn.functional.cross_entropy(out, digits.train.labels))
+
+    for trajectory in m.buffer:
+        losses = [train_loss(p) for p in trajectory]
+        # the experts learn the real data: the train loss falls epoch after epoch (lr 0.01, no momentum: slowly)
+        assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < losses[0] - 0.05, losses
+    assert not torch.equal(m.buffer[0][0][0], m.buffer[1][0][0])  # independent experts
+
+
+def test_importance_needs_online_segments(digits, tmp_path):
+    with pytest.raises(ValueError, match="batches='importance' needs segment='online'"):
+        distill.run(digits, "mtt", ipc=2, batches="importance", steps=2, out=tmp_path / "r", **BUFFER)
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="segment must be one of"):
+        distill.run(digits, "mtt", ipc=2, steps=2, segment="live", **BUFFER)
+    with pytest.raises(ValueError, match="syn_steps must be a positive int"):
+        distill.run(digits, "mtt", ipc=2, steps=2, **dict(BUFFER, syn_steps=0))
+
+
+def test_online_importance_segments_follow_the_sampler(digits):
+    seen = []
+    distill.run(digits, "mtt", ipc=2, batches="importance", segment="online", online_steps=3, batch_real=4,
+                refresh=1, probe_warmup_epochs=2, steps=2, seed=0, device="cpu", callbacks=[seen.append], **BUFFER)
+    labels = digits.train.labels.numpy()
+    for info in seen:
+        for c, drawn in enumerate(info.drawn):
+            assert len(drawn) == 3 * 4 and (labels[drawn] == c).all()  # online_steps x batch_real per class
+        assert info.importance is not None
