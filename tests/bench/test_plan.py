@@ -43,6 +43,8 @@ def test_standard_and_complete_plans():
         for variant in ("uniform", "importance", "importance-rw"):
             assert f"kip/ipc50/{init}/{variant}" in fk
     assert all(c.eval_epochs == 300 for c in full.cells if c.kind != "whole")
+    mtt = [c for c in full.cells if c.method == "mtt"]
+    assert {c.ipc for c in mtt} == {1, 10, 50} and all(c.options_dict() == {"segment": "online"} for c in mtt)
 
 
 def test_references_and_labels():
