@@ -11,7 +11,7 @@ SMALL = {
     "dc": dict(width=16, depth=2, outer_loop=2, inner_loop=2, batch_real=32, batch_train=32, lr_img=0.03),
     "dsa": dict(width=16, depth=2, outer_loop=2, inner_loop=2, batch_real=32, batch_train=32, lr_img=0.03),
     # online segments, so every step draws real batches like the other methods (buffer mode: test_mtt.py)
-    "mtt": dict(width=16, depth=2, num_experts=2, max_start_epoch=2, expert_epochs=1, syn_steps=3,
+    "mtt": dict(width=16, depth=2, lr_img=100.0, num_experts=2, max_start_epoch=2, expert_epochs=1, syn_steps=3,
                 segment="online", online_steps=2, batch_real=8),
 }
 

@@ -7,7 +7,7 @@ import torch
 from dd_explore import distill
 from dd_explore.distill.methods.base import MethodContext
 
-BUFFER = dict(width=16, depth=2, num_experts=2, max_start_epoch=3, expert_epochs=2, syn_steps=3)
+BUFFER = dict(width=16, depth=2, lr_img=100.0, num_experts=2, max_start_epoch=3, expert_epochs=2, syn_steps=3)
 
 
 def test_buffer_mode_draws_no_real_batch_and_learns_the_rate(digits):

@@ -15,7 +15,7 @@ SETTINGS = {
     "dm": dict(steps=60, **NET),
     "kip": dict(steps=50),
     "dc": dict(steps=20, lr_img=0.03, **NET),  # 8x8 images: larger per-pixel gradients than MNIST's 0.1 suits
-    "mtt": dict(steps=40, num_experts=2, max_start_epoch=5, syn_steps=10, **NET),  # buffer mode, the reference
+    "mtt": dict(steps=40, lr_img=100.0, num_experts=2, max_start_epoch=5, syn_steps=10, **NET),  # buffer mode, the reference
 }
 
 

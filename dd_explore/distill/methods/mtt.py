@@ -49,8 +49,8 @@ SEGMENTS = ("buffer", "online")
 
 @dataclass(frozen=True)
 class MTTOptions(ModelOptions):
-    """``lr_img``/``momentum``: SGD on the images (reference 1000 on ZCA-whitened CIFAR; 100 suits the
-    toolkit's standardized pixels); ``lr_lr``: SGD on the student's learning rate (reference 1e-5);
+    """``lr_img``/``momentum``: SGD on the images (the reference's 1000; on 8x8 digits, whose per-pixel
+    gradients are larger, use about 100); ``lr_lr``: SGD on the student's learning rate (reference 1e-5);
     ``lr_teacher``: the experts' SGD rate and the student's initial rate (0.01); ``num_experts`` (5),
     ``max_start_epoch`` (10), ``expert_epochs`` M (2), ``syn_steps`` N (20), ``batch_syn``: synthetic
     images per student step (None: all); ``batch_train``: the experts' batch (256); ``segment``:
@@ -58,7 +58,7 @@ class MTTOptions(ModelOptions):
     and real images per class per step; ``dsa``: DSA augmentation (experts, student and online segments,
     as the reference); ``channels_last`` is not used (the unrolled student runs in the default layout)."""
 
-    lr_img: float = 100.0
+    lr_img: float = 1000.0
     momentum: float = 0.5
     lr_lr: float = 1e-5
     lr_teacher: float = 0.01
