@@ -491,6 +491,7 @@ def run(
 
     # ------------------------------------------------------------ set up (the initial set before any write)
     engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev)
+    engine.ctx.progress = bool(progress)
     selection = None
     if saved_state is not None:
         initial = (saved_state["initial_images"], saved_state["initial_labels"])

@@ -35,12 +35,14 @@ class RealBatch:
 
 @dataclass
 class MethodContext:
-    """What a method sees: the data set (on ``device``), ``ipc``, and its own random generator (CPU)."""
+    """What a method sees: the data set (on ``device``), ``ipc``, its own random generator (CPU), and
+    whether the run shows progress bars (for long set-up work such as MTT's experts)."""
 
     dataset: Dataset
     ipc: int
     device: torch.device
     generator: torch.Generator
+    progress: bool = False
 
 
 class RealBatches:

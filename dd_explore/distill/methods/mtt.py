@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
+from tqdm.auto import tqdm
 
 from dd_explore.distill.augment import DSA
 from dd_explore.distill.methods import METHODS
@@ -120,13 +121,16 @@ class MTT(DistillMethod):
         x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
         n = x_all.shape[0]
         off = replace(o, channels_last="off")
+        epochs = o.max_start_epoch + o.expert_epochs
+        bar = tqdm(total=o.num_experts * epochs, desc="mtt: training experts", unit="epoch", leave=False,
+                   disable=not ctx.progress)
         buffer = []
         for _ in range(o.num_experts):
             net = make_network(off, ds, generator, ctx.device)
             net.train()
             opt = torch.optim.SGD(net.parameters(), lr=o.lr_teacher)
             trajectory = [[p.detach().clone() for p in net.parameters()]]
-            for _ in range(o.max_start_epoch + o.expert_epochs):
+            for _ in range(epochs):
                 order = torch.randperm(n, generator=generator).to(ctx.device)
                 for i in range(0, n, o.batch_train):
                     idx = order[i : i + o.batch_train]
@@ -136,7 +140,10 @@ class MTT(DistillMethod):
                     loss.backward()
                     opt.step()
                 trajectory.append([p.detach().clone() for p in net.parameters()])
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.update()
             buffer.append(trajectory)
+        bar.close()
         return buffer
 
     def _augment(self, x: torch.Tensor, generator: torch.Generator, ds) -> torch.Tensor:
