@@ -61,10 +61,15 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
                          (10_000, 100_000), 64, 10, 10, "uniform", {"width": 32},
                          notes=("quick: DM at ConvNet width 32, few steps; the dashboard run uses uniform batches",))
     elif name == "standard":
-        plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {})},
+        # MTT with online target segments (so importance batches apply) and a small expert buffer: the
+        # experts are set-up work, timed in the wall seconds, not in the seconds per step
+        mtt = {"segment": "online", "num_experts": 1, "max_start_epoch": 2}
+        plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {}),
+                                      "mtt": (10, 5, mtt)},
                          (1_000, 10_000, 50_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 40, 10)
     elif name == "complete":
-        plan = SpeedPlan("complete", {"dm": (10, 100, {}), "kip": (10, 200, {}), "dc": (10, 5, {}), "dsa": (10, 5, {})},
+        plan = SpeedPlan("complete", {"dm": (10, 100, {}), "kip": (10, 200, {}), "dc": (10, 5, {}), "dsa": (10, 5, {}),
+                                      "mtt": (10, 20, {"segment": "online"})},
                          (1_000, 10_000, 100_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 100, 10)
     else:
         raise ValueError(f"speed plan must be quick, standard or complete; got {name!r}")

@@ -47,8 +47,10 @@ def test_quick_bench_on_digits_writes_every_output(tmp_path, capsys):
 def test_speed_section(tmp_path, digits):
     from dd_explore.bench import SpeedPlan, run_speed
 
-    plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {})}, (600,), 8, 600, 16,
-                     (2_000,), 8, 3, 1, "importance", {"width": 8})
+    mtt = {"width": 8, "depth": 2, "lr_img": 100.0, "segment": "online", "num_experts": 1, "max_start_epoch": 1,
+           "syn_steps": 2, "online_steps": 2, "batch_real": 4}
+    plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {}), "mtt": (1, 2, mtt)},
+                     (600,), 8, 600, 16, (2_000,), 8, 3, 1, "importance", {"width": 8})
     rows = run_speed(tmp_path, plan, dataset=digits, device="cpu", progress=False)
     sections = {r["section"] for r in rows}
     assert sections == {"distill", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling", "dashboard"}
@@ -58,7 +60,8 @@ def test_speed_section(tmp_path, digits):
     ratio = [r for r in rows if r["item"] == "ratio ours/sklearn"][0]["value"]
     assert ratio > 0
     probe = [r for r in rows if r["section"] == "distill" and r["unit"] == "probe share of step time"]
-    assert len(probe) == 2 and all(0 <= r["value"] <= 1 for r in probe)
+    assert len(probe) == 3 and all(0 <= r["value"] <= 1 for r in probe)
+    assert {r["item"] for r in rows if r["section"] == "distill"} == {"dm", "kip", "mtt"}
     assert any(r["unit"] == "MiB peak RSS" and r["value"] > 0 for r in rows)
     dash = {r["item"]: r for r in rows if r["section"] == "dashboard"}
     assert dash["time in dashboard hooks"]["value"] > 0 and "LiveDashboard" in dash["run with dashboard"]["note"]
