@@ -15,23 +15,30 @@ def nets():
     return plain, fast.to(memory_format=torch.channels_last)
 
 
+def close_in_norm(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-2) -> bool:
+    """Equal up to float32 rounding, where rounding may flip a ReLU at its kink: the two layouts sum in
+    different orders, and one flipped unit changes the gradient of the pixels under it (seen: ~1% of the
+    input-gradient elements off by up to 10% for some inputs), so compare in norm."""
+    return a.shape == b.shape and float((a - b).norm() / b.norm()) < rel
+
+
 def test_embed_values_and_input_gradients_match():
     plain, fast = nets()
-    x = torch.randn(40, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 1, 28, 28, generator=g)
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     ea, eb = plain.embed(xa), embed(fast, xb, channels_last=True, chunk=16)
     torch.testing.assert_close(eb, ea, rtol=1e-4, atol=1e-5)
-    w = torch.randn_like(ea)
+    w = torch.randn(ea.shape, generator=g)
     (ea * w).sum().backward()
     (eb * w).sum().backward()
-    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-4, atol=1e-5)
+    assert close_in_norm(xb.grad, xa.grad)
     with torch.no_grad():
         torch.testing.assert_close(embed(fast, x, True, 7), plain.embed(x), rtol=1e-4, atol=1e-5)
 
 
 def test_chunked_weighted_loss_gradient_matches_one_pass():
-    """Equal up to float32 rounding, except where rounding flips a ReLU at its kink (seen for some inputs:
-    a few elements differ by ~1e-4 of gradients ~5e-2), hence a norm-relative tolerance; seeded inputs."""
+    """Equal up to float32 rounding and ReLU-kink flips (see :func:`close_in_norm`); seeded inputs."""
     plain, fast = nets()
     g = torch.Generator().manual_seed(0)
     x, y, w = torch.randn(50, 1, 28, 28, generator=g), torch.randint(0, 10, (50,), generator=g), torch.rand(50, generator=g) * 2
@@ -40,4 +47,4 @@ def test_chunked_weighted_loss_gradient_matches_one_pass():
     expected = torch.autograd.grad((ce * w).mean(), params)
     got = loss_grad(fast, [p for p in fast.parameters() if p.ndim > 1], x, y, w, channels_last=True, chunk=16)
     for a, e in zip(got, expected):
-        assert a.shape == e.shape and float((a - e).norm() / e.norm()) < 1e-2
+        assert close_in_norm(a, e)
