@@ -16,7 +16,7 @@ OPTION_FLAGS = {
     "lr_img": float, "lr_labels": float, "lr_net": float, "batch_real": int, "width": int, "depth": int,
     "kernel": str, "outer_loop": int, "inner_loop": int, "gamma": float, "refresh": int, "pool": int,
     "drop_top": float, "weighting": str, "probe": str, "probe_epochs": int,
-    "segment": str, "syn_steps": int, "expert_epochs": int, "num_experts": int,
+    "segment": str, "syn_steps": int, "expert_epochs": int, "num_experts": int, "expert_seed": int, "expert_dir": str,
 }
 
 

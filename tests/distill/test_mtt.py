@@ -57,3 +57,37 @@ def test_online_importance_segments_follow_the_sampler(digits):
         for c, drawn in enumerate(info.drawn):
             assert len(drawn) == 3 * 4 and (labels[drawn] == c).all()  # online_steps x batch_real per class
         assert info.importance is not None
+
+
+def test_expert_buffers_are_kept_and_reused_from_expert_dir(digits, tmp_path, monkeypatch):
+    kw = dict(ipc=1, steps=2, device="cpu", expert_dir=str(tmp_path / "experts"), **BUFFER)
+    first = distill.run(digits, "mtt", seed=0, **kw)
+    files = sorted((tmp_path / "experts").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("mtt-experts-") and files[0].suffix == ".pt"
+    # the same run again loads the buffer (training is not called) and gives the same result
+    mtt_cls = distill.METHODS.get("mtt")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the experts should come from expert_dir")
+
+    monkeypatch.setattr(mtt_cls, "_train_experts", no_training)
+    again = distill.run(digits, "mtt", seed=0, **kw)
+    assert torch.equal(again.images, first.images)
+    np.testing.assert_array_equal(again.losses, first.losses)
+    # another run seed draws other experts (a new buffer is needed) ...
+    with pytest.raises(AssertionError, match="expert_dir"):
+        distill.run(digits, "mtt", seed=1, **kw)
+    monkeypatch.undo()
+    # ... unless expert_seed fixes them: one buffer for every run seed (the reference's practice)
+    for seed in (1, 2):
+        distill.run(digits, "mtt", seed=seed, expert_seed=7, **kw)
+    names = [p.name for p in (tmp_path / "experts").iterdir()]
+    assert len(names) == 2 and all(n.endswith(".pt") for n in names)  # no temporary file left behind
+
+
+def test_expert_seed_and_dir_are_checked(digits, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="expert_seed must be None or an int >= 0; got -1"):
+        distill.run(digits, "mtt", ipc=1, steps=1, expert_seed=-1, **BUFFER)
+    with pytest.raises(ValueError, match="expert_dir must be None or the path of a folder"):
+        distill.run(digits, "mtt", ipc=1, steps=1, expert_dir=str(tmp_path / "file"), **BUFFER)

@@ -20,12 +20,20 @@ to bring the student's end point towards the target theta*_{s+M}:
   segments are the matching control.
 
 The probe (``batches="importance"``) is the engine's network briefly trained on the synthetic set.
-The experts are trained again, identically, when a run resumes (they are not stored in the checkpoint).
+The experts are not in the checkpoint: a resumed run trains them again, identically, unless
+``expert_dir`` names a folder where buffers are kept (``mtt-experts-<key>.pt``, the key hashing the
+train split, the expert options, the expert seed and the device type) and reused by any run that needs
+the same experts. ``expert_seed`` fixes the experts' seed (the reference's practice: one buffer per data
+set, shared by every run); by default it is drawn from the run's seed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +65,9 @@ class MTTOptions(ModelOptions):
     images per student step (None: all); ``batch_train``: the experts' batch (256); ``segment``:
     "buffer" or "online" (see the module); ``online_steps``/``batch_real``: the online segment's SGD steps
     and real images per class per step; ``dsa``: DSA augmentation (experts, student and online segments,
-    as the reference); ``channels_last`` is not used (the unrolled student runs in the default layout)."""
+    as the reference); ``expert_seed``: None (drawn from the run's seed) or a fixed int; ``expert_dir``:
+    a folder to keep and reuse expert buffers in (None: memory only); ``channels_last`` is not used (the
+    unrolled student runs in the default layout)."""
 
     lr_img: float = 1000.0
     momentum: float = 0.5
@@ -74,6 +84,13 @@ class MTTOptions(ModelOptions):
     batch_real: int = 25
     dsa: bool = True
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    expert_seed: int | None = None
+    expert_dir: str | None = None
+
+
+# the options that decide the experts (a buffer on disk is reused only when all of them match)
+EXPERT_OPTIONS = ("model", "width", "depth", "norm", "pooling", "lr_teacher", "num_experts", "max_start_epoch",
+                  "expert_epochs", "batch_train", "dsa", "dsa_strategy")
 
 
 @METHODS.register("mtt")
@@ -93,6 +110,12 @@ class MTT(DistillMethod):
             raise ValueError(f"segment must be one of {list(SEGMENTS)}; got {o.segment!r}")
         if o.dsa:
             DSA(strategy=o.dsa_strategy).families()
+        seed = o.expert_seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"expert_seed must be None or an int >= 0; got {seed!r}")
+        if o.expert_dir is not None and (not isinstance(o.expert_dir, str) or not o.expert_dir
+                                         or Path(o.expert_dir).is_file()):
+            raise ValueError(f"expert_dir must be None or the path of a folder; got {o.expert_dir!r}")
 
     def check_batches(self, batches: str) -> None:
         if batches != "uniform" and self.options.segment == "buffer":
@@ -112,7 +135,35 @@ class MTT(DistillMethod):
         self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
         self.net = make_network(replace(o, channels_last="off"), ctx.dataset, ctx.generator, ctx.device)
         self.names = [name for name, _ in self.net.named_parameters()]
-        self.buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed_from(ctx.generator)))
+        drawn = seed_from(ctx.generator)  # drawn either way, so the rest of the run does not depend on it
+        self.buffer = self._experts(ctx, drawn if o.expert_seed is None else o.expert_seed)
+
+    def _experts(self, ctx: MethodContext, seed: int) -> list[list[list[torch.Tensor]]]:
+        """The expert buffer for ``seed``: from ``expert_dir`` when it holds it, else trained (and saved there)."""
+        o = self.options
+        if o.expert_dir is None:
+            return self._train_experts(ctx, torch.Generator().manual_seed(seed))
+        path = Path(o.expert_dir) / f"mtt-experts-{self.buffer_key(ctx, seed)}.pt"
+        if path.exists():
+            saved = torch.load(path, weights_only=True, map_location="cpu")
+            return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
+        buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save([[[p.cpu() for p in params] for params in traj] for traj in buffer], tmp)
+        os.replace(tmp, path)  # atomic: a killed run leaves no torn buffer
+        return buffer
+
+    def buffer_key(self, ctx: MethodContext, seed: int) -> str:
+        """Hash of what decides the experts: the train split, the expert options, ``seed``, the device type."""
+        h = hashlib.sha256()
+        train = ctx.dataset.train
+        h.update(train.images.detach().cpu().contiguous().numpy().tobytes())
+        h.update(train.labels.detach().cpu().contiguous().numpy().tobytes())
+        opts = {k: getattr(self.options, k) for k in EXPERT_OPTIONS}
+        h.update(json.dumps({"options": opts, "seed": int(seed), "device": ctx.device.type,
+                             "shape": list(train.images.shape)}, sort_keys=True).encode())
+        return h.hexdigest()[:20]
 
     def _train_experts(self, ctx: MethodContext, generator: torch.Generator) -> list[list[list[torch.Tensor]]]:
         """``buffer[e][t]``: expert e's parameters (detached, in ``self.names`` order) after t epochs."""
