@@ -580,15 +580,21 @@ def run(
             engine.restore(pre)
             end(pre, "interrupt" if isinstance(exc, KeyboardInterrupt) else "error", exc)
             raise
+        recorded = out_path is None  # the recorder (first callback) has written this step's event
         try:
             for cb in cbs:
                 cb.on_step(info)
+                recorded = True
             if control._checkpoint.is_set():
                 control._checkpoint.clear()
                 engine.checkpoint(engine.capture(), config, cbs, initial)
         except StopRun:
             return end(engine.capture(), "stop")
         except BaseException as exc:
+            if not recorded:
+                # interrupted (e.g. Ctrl-C, SIGTERM) before the step's event was on disk: end at the previous
+                # step, so the final checkpoint and events.jsonl agree (load_run drops a later or torn event)
+                engine.restore(pre)
             end(engine.capture(), "interrupt" if isinstance(exc, KeyboardInterrupt) else "error", exc)
             raise
     reason = "stop" if engine.step < steps else None

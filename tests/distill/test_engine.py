@@ -140,6 +140,30 @@ def test_keyboard_interrupt_in_a_step_checkpoints_the_last_completed_step(digits
     assert torch.equal(resumed.images, dm_run(digits, steps=5).images)
 
 
+def test_interrupt_before_the_step_is_recorded_ends_at_the_previous_step(digits, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM landing in the recorder, before step 3's event is written: the final checkpoint
+    is step 2's, so checkpoint, synthetic set and events.jsonl agree, and a resume is exact."""
+    from dd_explore.distill.rundir import Recorder
+
+    original = Recorder.on_step
+
+    def interrupted(self, info):
+        if info.step == 3:
+            raise KeyboardInterrupt
+        return original(self, info)
+
+    monkeypatch.setattr(Recorder, "on_step", interrupted)
+    out = tmp_path / "k"
+    with pytest.raises(KeyboardInterrupt):
+        dm_run(digits, steps=5, out=out)
+    rec = load_run(out)
+    assert rec.checkpoint_step == rec.step == len(rec.events) == 2
+    monkeypatch.setattr(Recorder, "on_step", original)
+    resumed = dm_run(digits, steps=5, out=out, resume=True)
+    assert torch.equal(resumed.images, dm_run(digits, steps=5).images)
+    assert [e["step"] for e in load_run(out).events] == [1, 2, 3, 4, 5]
+
+
 def test_exception_in_a_callback_propagates_after_a_checkpoint(digits, tmp_path):
     def boom(info):
         if info.step == 2:
