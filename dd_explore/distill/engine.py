@@ -220,7 +220,7 @@ def _clone(obj):
 class _Engine:
     """Holds the state of one run; :func:`run` drives it."""
 
-    def __init__(self, dataset, method, ipc, batches, imp_options, refresh, seed, device):
+    def __init__(self, dataset, method, ipc, batches, imp_options, refresh, seed, device, progress=False):
         self.dataset = dataset
         self.method = method
         self.ipc = ipc
@@ -239,7 +239,7 @@ class _Engine:
             self.sampler = UniformSampler(labels, dataset.num_classes)
             self.probe = None
         self.ctx = MethodContext(dataset=dataset.to(device) if device.type != "cpu" else dataset, ipc=ipc,
-                                 device=device, generator=self.gens["method"])
+                                 device=device, generator=self.gens["method"], progress=progress)
         self.losses: list[float] = []
         self.step_times: list[float] = []
         self.probe_times: list[float] = []
@@ -490,8 +490,7 @@ def run(
                     old_metrics = json.loads((out_path / "metrics.json").read_text())
 
     # ------------------------------------------------------------ set up (the initial set before any write)
-    engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev)
-    engine.ctx.progress = bool(progress)
+    engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev, progress=bool(progress))
     selection = None
     if saved_state is not None:
         initial = (saved_state["initial_images"], saved_state["initial_labels"])

@@ -13,7 +13,7 @@ Views (docs/views.md explains how to read each one):
 
 from dd_explore.viz.embedding import Embedding, compute_embedding, default_cache_dir, embedding_figure
 from dd_explore.viz.evolution import drift, drift_figure, evolution_figure, run_drift_figure, run_evolution_figure
-from dd_explore.viz.images import image_grid_figure, png_data_uri, tile, to_pixels
+from dd_explore.viz.images import image_grid_figure, png_bytes, png_data_uri, tile, to_pixels
 from dd_explore.viz.importance import (
     draw_count_embedding_figure,
     draw_count_figure,
@@ -60,6 +60,7 @@ __all__ = [
     "importance_heatmap_figure",
     "importance_histogram_figure",
     "loss_figure",
+    "png_bytes",
     "png_data_uri",
     "ranked_scores_figure",
     "relative_to_uniform",

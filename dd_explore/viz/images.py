@@ -64,8 +64,8 @@ def tile(pixels: np.ndarray, ncols: int, pad: int = 1, fill: int = 255) -> np.nd
     return out
 
 
-def png_data_uri(image: np.ndarray, compress_level: int = 6) -> str:
-    """uint8 (H, W, C) with C in {1, 3, 4} -> ``data:image/png;base64,...`` (grayscale stays 1 channel).
+def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """uint8 (H, W, C) with C in {1, 3, 4} -> PNG file bytes (grayscale stays 1 channel).
 
     ``compress_level`` (0-9): zlib effort; live views refreshed twice a second use 1.
     """
@@ -76,7 +76,12 @@ def png_data_uri(image: np.ndarray, compress_level: int = 6) -> str:
     data = image[:, :, 0] if image.shape[2] == 1 else image  # uint8 2-D -> "L", 3 channels -> "RGB", 4 -> "RGBA"
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(data, dtype=np.uint8)).save(buf, format="PNG", compress_level=compress_level)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_data_uri(image: np.ndarray, compress_level: int = 6) -> str:
+    """:func:`png_bytes` as a ``data:image/png;base64,...`` URI (for plotly image traces and HTML)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, compress_level)).decode("ascii")
 
 
 def grid_image_trace(pixels: np.ndarray, ncols: int, pad: int = 1, **kwargs) -> go.Image:

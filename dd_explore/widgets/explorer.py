@@ -15,7 +15,6 @@ the score views shows that point's image, enlarged, with its index, class and sc
 
 from __future__ import annotations
 
-import base64
 import html
 import logging
 from typing import Sequence
@@ -28,7 +27,7 @@ from dd_explore.viz import (
     compute_embedding,
     has_scores,
     image_grid_figure,
-    png_data_uri,
+    png_bytes,
     ranked_scores_figure,
     score_detail_figure,
     selection_embedding_figure,
@@ -186,7 +185,7 @@ class SelectionExplorer:
         pix = to_pixels(self.dataset.train.images[index], self.dataset.mean, self.dataset.std)[0]
         scale = max(1, 112 // max(pix.shape[:2]))
         pix = np.repeat(np.repeat(pix, scale, axis=0), scale, axis=1)  # nearest neighbour: crisp pixels
-        self.preview_image.value = base64.b64decode(png_data_uri(pix, compress_level=1).split(",", 1)[1])
+        self.preview_image.value = png_bytes(pix, compress_level=1)
         score = f", score {self.scores[index]:.4g}" if self.scores is not None else ""
         chosen = " — <b>chosen</b>" if index in self._chosen else ""
         self.preview_caption.value = (f"point {index}: class {html.escape(str(self.class_names[int(self.labels[index])]))}"

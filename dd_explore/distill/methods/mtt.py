@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -133,7 +132,8 @@ class MTT(DistillMethod):
         self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
         self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=o.lr_lr, momentum=0.5)
         self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
-        self.net = make_network(replace(o, channels_last="off"), ctx.dataset, ctx.generator, ctx.device)
+        self.net_options = replace(o, channels_last="off")  # the unrolled student runs in the default layout
+        self.net = make_network(self.net_options, ctx.dataset, ctx.generator, ctx.device)
         self.names = [name for name, _ in self.net.named_parameters()]
         drawn = seed_from(ctx.generator)  # drawn either way, so the rest of the run does not depend on it
         self.buffer = self._experts(ctx, drawn if o.expert_seed is None else o.expert_seed)
@@ -147,11 +147,11 @@ class MTT(DistillMethod):
         if path.exists():
             saved = torch.load(path, weights_only=True, map_location="cpu")
             return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
+        from dd_explore.distill.rundir import write_torch
+
         buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save([[[p.cpu() for p in params] for params in traj] for traj in buffer], tmp)
-        os.replace(tmp, path)  # atomic: a killed run leaves no torn buffer
+        write_torch(path, [[[p.cpu() for p in params] for params in traj] for traj in buffer])  # atomic
         return buffer
 
     def buffer_key(self, ctx: MethodContext, seed: int) -> str:
@@ -171,13 +171,12 @@ class MTT(DistillMethod):
         ds = ctx.dataset
         x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
         n = x_all.shape[0]
-        off = replace(o, channels_last="off")
         epochs = o.max_start_epoch + o.expert_epochs
         bar = tqdm(total=o.num_experts * epochs, desc="mtt: training experts", unit="epoch", leave=False,
                    disable=not ctx.progress)
         buffer = []
         for _ in range(o.num_experts):
-            net = make_network(off, ds, generator, ctx.device)
+            net = make_network(self.net_options, ds, generator, ctx.device)
             net.train()
             opt = torch.optim.SGD(net.parameters(), lr=o.lr_teacher)
             trajectory = [[p.detach().clone() for p in net.parameters()]]
@@ -240,13 +239,12 @@ class MTT(DistillMethod):
         for _ in range(o.online_steps):
             real = batches.draw_all(o.batch_real)
             x = self._augment(real.images, ctx.generator, ctx.dataset)
-            with torch.enable_grad():
-                leaf = [p.requires_grad_(True) for p in params]
-                ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, leaf)), (x,)), real.labels,
-                                     reduction="none")
-                if real.weights is not None:
-                    ce = ce * real.weights
-                grads = torch.autograd.grad(ce.mean(), leaf)
+            leaf = [p.requires_grad_(True) for p in params]
+            ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, leaf)), (x,)), real.labels,
+                                 reduction="none")
+            if real.weights is not None:
+                ce = ce * real.weights
+            grads = torch.autograd.grad(ce.mean(), leaf)
             params = [(p - o.lr_teacher * gr).detach() for p, gr in zip(leaf, grads)]
         return params
 
