@@ -228,8 +228,9 @@ class _Engine:
         seeds = np.random.SeedSequence(seed).spawn(len(GENERATORS))
         self.gens = {name: torch.Generator().manual_seed(int(s.generate_state(1, np.uint64)[0] >> 1))
                      for name, s in zip(GENERATORS, seeds)}
-        self.train_images = dataset.train.images.to(device)
-        self.train_labels_dev = dataset.train.labels.to(device)
+        on_device = dataset.to(device) if device.type != "cpu" else dataset  # the one copy on the device
+        self.train_images = on_device.train.images
+        self.train_labels_dev = on_device.train.labels
         labels = dataset.train.labels
         if batches == "importance":
             self.sampler = ImportanceSampler(labels, dataset.num_classes, imp_options, refresh)
@@ -238,7 +239,7 @@ class _Engine:
         else:
             self.sampler = UniformSampler(labels, dataset.num_classes)
             self.probe = None
-        self.ctx = MethodContext(dataset=dataset.to(device) if device.type != "cpu" else dataset, ipc=ipc,
+        self.ctx = MethodContext(dataset=on_device, ipc=ipc,
                                  device=device, generator=self.gens["method"], progress=progress)
         self.losses: list[float] = []
         self.step_times: list[float] = []
@@ -329,13 +330,7 @@ class _Engine:
         return ck
 
     def _synthetic_from(self, state: dict):
-        m = state["method"]
-        images = m["images"].contiguous()
-        labels = class_labels(self.dataset.num_classes, self.ipc)
-        targets = None
-        if getattr(self.method.options, "learn_labels", False):
-            targets = m["targets"]
-        return images, labels, targets
+        return self.method.synthetic_from_state(state["method"], self.dataset.num_classes, self.ipc)
 
 
 def _stratified_labels_ok(labels: torch.Tensor, num_classes: int, ipc: int) -> bool:

@@ -1,4 +1,4 @@
-"""Real-batch samplers: uniform, and importance sampling by probe loss (DESIGN.md section 1, phase 2).
+"""Real-batch samplers: uniform, and importance sampling by probe loss (docs/design.md, section 3).
 
 At step t, class c, a real point i is drawn with
     q_t(i) = (1 - gamma) * l_i / sum_j l_j + gamma / n_c
@@ -20,15 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dd_explore.distill.methods.base import (
-    ModelOptions,
-    check_positive_int,
-    check_positive_number,
-    chunk_size,
-    embed,
-    make_network,
-    use_channels_last,
-)
+from dd_explore.distill.methods.base import ModelOptions, chunk_size, embed, make_network, use_channels_last
+from dd_explore.options import Choice, Flag, Int, Number, option, validate
+from dd_explore.train import sgd_epochs
 
 # bins of the relative probability n_c * q (1 = uniform): 0, 2^-4, 2^-3.5, ..., 2^4, inf
 HIST_EDGES: tuple[float, ...] = (0.0,) + tuple(float(2.0 ** (k / 2)) for k in range(-8, 9)) + (math.inf,)
@@ -129,54 +123,34 @@ class UniformSampler:
 
 @dataclass(frozen=True)
 class ImportanceOptions:
-    """Options of importance-sampled batches (``run(..., batches="importance", **these)``).
+    """Options of importance-sampled batches (``run(..., batches="importance", **these)``); the network
+    probe is a ConvNet of width ``probe_width`` trained ``probe_warmup_epochs`` epochs the first time, then
+    ``probe_epochs`` more epochs warm-started (SGD ``probe_lr``, momentum 0.9)."""
 
-    ``gamma``: uniform mixing weight in (0, 1]; ``refresh``: probe every this many steps (None: the
-    method's default, 10 for DM/KIP, 1 for DC/DSA); ``pool``: at most this many points per class scored
-    per refresh; ``drop_top``: fraction of highest-loss points excluded; ``weighting``: "none" or
-    "reweight" (1/(n_c q)); ``replacement``: draw with replacement (exact q_t frequencies);
-    ``probe``: "auto", "network" or "method"; ``probe_*``: the network probe (a ConvNet of width
-    ``probe_width`` trained ``probe_warmup_epochs`` epochs the first time, then ``probe_epochs`` more
-    epochs warm-started, SGD ``probe_lr``); ``topk``: points listed in each summary."""
-
-    gamma: float = 0.1
-    refresh: int | None = None
-    pool: int = 512
-    drop_top: float = 0.0
-    weighting: str = "none"
-    replacement: bool = True
-    probe: str = "auto"
-    probe_width: int = 32
-    probe_depth: int = 3
-    probe_epochs: int = 5
-    probe_warmup_epochs: int = 50
-    probe_lr: float = 0.01
-    topk: int = 10
+    gamma: float = option(0.1, "uniform mixing weight of q_t (> 0 keeps every point reachable)", Number(0, 1))
+    refresh: int | None = option(None, "steps between probe refreshes of q_t",
+                                 Int(optional=True, none="the method's: 10 for dm/kip/mtt, 1 for dc/dsa"))
+    pool: int = option(512, "points per class scored at each refresh (others keep their last loss)", Int())
+    drop_top: float = option(0.0, "fraction of highest-loss points excluded (likely label noise)",
+                             Number(0, 1, low_open=False, high_open=True))
+    weighting: str = option("none", "weight drawn points by 1/(n_c q) (reweight) or not", Choice(WEIGHTINGS))
+    replacement: bool = option(True, "draw with replacement (exact q_t frequencies)", Flag())
+    probe: str = option("auto", "the scoring network: the method's own, a small trained ConvNet, or auto",
+                        Choice(PROBES))
+    probe_width: int = option(32, "width of the network probe", Int())
+    probe_depth: int = option(3, "depth of the network probe", Int())
+    probe_epochs: int = option(5, "network probe epochs at each refresh (warm-started)", Int(0))
+    probe_warmup_epochs: int = option(50, "network probe epochs at the first refresh", Int())
+    probe_lr: float = option(0.01, "SGD learning rate of the network probe", Number())
+    topk: int = option(10, "highest-q points listed in each step's summary", Int())
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
     def check(self) -> None:
-        g = self.gamma
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
-            raise ValueError(f"gamma must be a number in (0, 1] (gamma > 0 keeps every point reachable); got {g!r}")
-        d = self.drop_top
-        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
-            raise ValueError(f"drop_top must be a fraction in [0, 1); got {d!r}")
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {list(WEIGHTINGS)}; got {self.weighting!r}")
-        if self.probe not in PROBES:
-            raise ValueError(f"probe must be one of {list(PROBES)}; got {self.probe!r}")
-        if self.refresh is not None:
-            check_positive_int("refresh", self.refresh)
-        for name in ("pool", "probe_width", "probe_depth", "probe_warmup_epochs", "topk"):
-            check_positive_int(name, getattr(self, name))
-        if isinstance(self.probe_epochs, bool) or not isinstance(self.probe_epochs, int) or self.probe_epochs < 0:
-            raise ValueError(f"probe_epochs must be a non-negative int; got {self.probe_epochs!r}")
-        check_positive_number("probe_lr", self.probe_lr)
-        if not isinstance(self.replacement, bool):
-            raise ValueError(f"replacement must be True or False; got {self.replacement!r}")
+        """Every option against its declared rule (ValueError naming option, rule and value)."""
+        validate(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,18 +177,9 @@ class NetworkProbe:
         if first:
             self._build(dataset, generator, device)
         epochs = self.options.probe_warmup_epochs if first else self.options.probe_epochs
-        net, opt = self.net, self.optimizer
-        y_all = labels
-        n = images.shape[0]
+        net = self.net
         net.train()
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=generator).to(images.device)
-            for i in range(0, n, 256):
-                idx = order[i : i + 256]
-                loss = F.cross_entropy(net(images[idx]), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        sgd_epochs(net, images, labels, self.optimizer, epochs=epochs, batch_size=256, generator=generator)
         net.eval()
         step = chunk_size(self._model_options(), pool_x.device, None) or 1024
         cl = use_channels_last(self._model_options(), pool_x.device)

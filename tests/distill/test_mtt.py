@@ -87,7 +87,7 @@ def test_expert_buffers_are_kept_and_reused_from_expert_dir(digits, tmp_path, mo
 
 def test_expert_seed_and_dir_are_checked(digits, tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="expert_seed must be None or an int >= 0; got -1"):
+    with pytest.raises(ValueError, match=r"expert_seed must be a non-negative int or None \(drawn from the run.s seed\); got -1"):
         distill.run(digits, "mtt", ipc=1, steps=1, expert_seed=-1, **BUFFER)
     with pytest.raises(ValueError, match="expert_dir must be None or the path of a folder"):
         distill.run(digits, "mtt", ipc=1, steps=1, expert_dir=str(tmp_path / "file"), **BUFFER)

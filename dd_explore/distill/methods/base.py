@@ -9,14 +9,16 @@ uniformly or by importance, weight them, and record which were drawn.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from dd_explore._random import seeded
 from dd_explore.data.dataset import Dataset
+from dd_explore.options import Choice, Flag, Int, Number, Text, option, validate
+from dd_explore.train import batch_grads
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,29 @@ class StepOutput:
     extra: dict | None = None
 
 
+def _model_names() -> list[str]:
+    from dd_explore import models
+
+    return models.list_models()
+
+
+def _check_dsa_strategy(name: str, value: str) -> None:
+    from dd_explore.distill.augment import DSA
+
+    DSA(strategy=value).families()
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """The network family used inside a method (the field's ConvNet by default)."""
 
-    model: str = "convnet"
-    width: int = 128
-    depth: int = 3
-    norm: str = "instance"
-    pooling: str = "avg"
-    channels_last: str = "auto"
+    model: str = option("convnet", "network used inside the method", Choice(_model_names))
+    width: int = option(128, "channels of each convolution (units of each hidden layer for the MLP)", Int())
+    depth: int = option(3, "blocks of the network", Int())
+    norm: str = option("instance", "ConvNet normalization", Choice(("instance", "batch", "none")))
+    pooling: str = option("avg", "ConvNet pooling", Choice(("avg", "max", "none")))
+    channels_last: str = option("auto", "memory layout (speed only, same values): auto = on CPUs",
+                                Choice(("auto", "on", "off")))
 
     def model_kwargs(self) -> dict:
         if self.model == "convnet":
@@ -107,11 +122,27 @@ class ModelOptions:
         return {"width": self.width, "depth": self.depth}
 
 
+@dataclass(frozen=True)
+class ImageOptions(ModelOptions):
+    """Options of every method that learns the synthetic images by SGD through a network."""
+
+    lr_img: float = option(1.0, "learning rate of the synthetic images", Number())
+    momentum: float = option(0.5, "SGD momentum of the synthetic images", Number(0, 1, low_open=False, high_open=True))
+    batch_real: int = option(64, "real images per class per draw", Int())
+    dsa: bool = option(False, "differentiable siamese augmentation (same parameters for real and synthetic)", Flag())
+    dsa_strategy: str = option("color_crop_cutout_flip_scale_rotate", "DSA families, '_'-joined",
+                               Text(check=_check_dsa_strategy))
+    chunk: int | None = option(None, "images per forward pass (gradients accumulate; same values)",
+                               Int(optional=True, none="32 on CPUs for per-image norms, else all"))
+
+
 class DistillMethod:
     """Base class of the distillation methods (one module each, registered in ``METHODS``).
 
-    Subclasses set ``name``, ``Options`` (a frozen dataclass of their options with defaults),
-    ``default_steps`` and ``default_probe``, and implement ``setup``, ``step`` and ``synthetic``.
+    Subclasses set ``name``, ``Options`` (a frozen dataclass whose fields are declared with
+    :func:`dd_explore.options.option`), ``default_steps``, ``default_probe`` and ``default_refresh``, and
+    implement ``setup``, ``step``, ``synthetic``, ``state_dict`` and ``load_state_dict``. Methods that learn
+    images through a network subclass :class:`ImageMethod`, which does all of that but ``step``.
     """
 
     name: ClassVar[str] = ""
@@ -132,23 +163,8 @@ class DistillMethod:
         return asdict(self.options)
 
     def check(self, dataset: Dataset, ipc: int) -> None:
-        """Validate the options for this data set (ValueError naming option, rule and value)."""
-        for f in fields(self.options):
-            value = getattr(self.options, f.name)
-            if f.name.startswith("lr") and value is not None:
-                check_positive_number(f.name, value)
-            if (f.name.startswith("batch") or f.name in ("width", "depth", "outer_loop", "inner_loop", "chunk")) and value is not None:
-                check_positive_int(f.name, value)
-        if hasattr(self.options, "momentum"):
-            m = self.options.momentum
-            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
-                raise ValueError(f"momentum must be a number in [0, 1); got {m!r}")
-        if isinstance(self.options, ModelOptions):
-            from dd_explore import models
-
-            models.MODELS.get(self.options.model)
-            if self.options.channels_last not in ("auto", "on", "off"):
-                raise ValueError(f"channels_last must be 'auto', 'on' or 'off'; got {self.options.channels_last!r}")
+        """Validate the options (ValueError naming option, rule and value); subclasses add cross-option rules."""
+        validate(self.options)
 
     def check_batches(self, batches: str) -> None:
         """Refuse a ``batches`` mode the method cannot use with these options (ValueError); default: any."""
@@ -170,22 +186,63 @@ class DistillMethod:
     def load_state_dict(self, state: dict) -> None:
         raise NotImplementedError
 
+    def synthetic_from_state(self, state: dict, num_classes: int, ipc: int):
+        """(images, labels, targets) of the set held by ``state`` (a :meth:`state_dict`), without loading it."""
+        return state["images"].contiguous(), class_labels(num_classes, ipc), None
+
     def probe_losses(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
         """Per-image losses of the method's own probe (``probe="method"``), or None when it has none yet."""
         return None
 
 
+class ImageMethod(DistillMethod):
+    """A method that learns the synthetic images with SGD (``lr_img``, ``momentum``) through networks.
+
+    ``setup`` puts the images and labels on the device, builds the optimizer, the DSA augmentation
+    (``self.dsa``, None without ``dsa``), the layout (``self.channels_last``) and ``self.chunk``, then calls
+    :meth:`setup_method`. The checkpoint holds the images, the optimizer and :meth:`extra_state`.
+    """
+
+    Options: ClassVar[type] = ImageOptions
+
+    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
+        o = self.options
+        self.channels_last = use_channels_last(o, ctx.device)
+        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
+        self.labels = labels.clone().to(ctx.device)
+        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
+        from dd_explore.distill.augment import DSA
+
+        self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
+        self.chunk = chunk_size(o, ctx.device, o.chunk)
+        self.setup_method(ctx)
+
+    def setup_method(self, ctx: MethodContext) -> None:
+        """What the method adds to the set-up (networks, buffers); default: nothing."""
+
+    def synthetic(self):
+        return self.images.detach().contiguous().clone(), self.labels.clone(), None
+
+    def state_dict(self) -> dict:
+        state = {"images": self.images.detach().contiguous().cpu().clone(), "optimizer": self.optimizer.state_dict()}
+        state.update(self.extra_state())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.load_extra_state(state)
+
+    def extra_state(self) -> dict:
+        """Method-specific checkpoint entries (tensors and plain values); default: none."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+
 # -------------------------------------------------------------------- shared helpers
-def check_positive_number(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-
-
-def check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-
-
 def seed_from(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 
@@ -194,8 +251,7 @@ def make_network(options: ModelOptions, dataset: Dataset, generator: torch.Gener
     """A freshly initialized network, seeded from ``generator`` (global RNG state untouched)."""
     from dd_explore import models
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed_from(generator))
+    with seeded(seed_from(generator)):
         net = models.create(options.model, channels=dataset.channels, num_classes=dataset.num_classes,
                             image_size=dataset.image_size, **options.model_kwargs())
     net = net.to(device)
@@ -246,18 +302,9 @@ def forward(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> torch
 
 def loss_grad(net: torch.nn.Module, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
               weights: torch.Tensor | None, channels_last: bool, chunk: int | None) -> list[torch.Tensor]:
-    """Gradient of the (weighted) mean cross-entropy on (x, y) w.r.t. ``params``, accumulated over chunks
-    of ``chunk`` images (equal to the one-pass gradient for per-image normalization; faster on CPUs)."""
-    n = x.shape[0]
-    step = chunk if chunk is not None else n
-    total = None
-    for i in range(0, n, step):
-        ce = F.cross_entropy(forward(net, x[i : i + step], channels_last), y[i : i + step], reduction="none")
-        if weights is not None:
-            ce = ce * weights[i : i + step]
-        grads = torch.autograd.grad(ce.sum() / n, params)
-        total = list(grads) if total is None else [t + g for t, g in zip(total, grads)]
-    return [g.detach() for g in total]
+    """Gradient of the (weighted) mean cross-entropy of ``net`` on (x, y) w.r.t. ``params`` in the fast layout,
+    accumulated over chunks of ``chunk`` images (:func:`dd_explore.train.batch_grads`)."""
+    return batch_grads(lambda v: forward(net, v, channels_last), params, x, y, weights, chunk)
 
 
 def chunk_size(options: ModelOptions, device: torch.device, chunk: int | None) -> int | None:

@@ -17,20 +17,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dd_explore.distill.augment import DSA
 from dd_explore.distill.methods import METHODS
 from dd_explore.distill.methods.base import (
-    DistillMethod,
+    ImageMethod,
+    ImageOptions,
     MethodContext,
-    ModelOptions,
     RealBatches,
     StepOutput,
-    chunk_size,
     forward,
     loss_grad,
     make_network,
-    use_channels_last,
 )
+from dd_explore.options import Int, Number, default, option
+from dd_explore.train import sgd_epochs
 
 LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 
@@ -42,23 +41,17 @@ def default_loops(ipc: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class DCOptions(ModelOptions):
-    """``lr_img``/``momentum``: SGD on the images (reference 0.1, 0.5); ``lr_net``: the inner network's SGD
-    (0.01); ``batch_real``: real images per class per matching (256); ``batch_train``: inner training batch
-    (256); ``outer_loop``/``inner_loop``: None -> the reference table; ``dsa``: siamese augmentation;
-    ``chunk``: images per forward/backward pass for real batches and inner training (None: 32 on CPUs,
-    where it is ~2x faster; gradients accumulate, same values up to rounding)."""
+class DCOptions(ImageOptions):
+    """DC's defaults (the reference's): ``lr_img`` 0.1, ``momentum`` 0.5, ``batch_real`` 256, no DSA."""
 
-    lr_img: float = 0.1
-    momentum: float = 0.5
-    lr_net: float = 0.01
-    batch_real: int = 256
-    batch_train: int = 256
-    outer_loop: int | None = None
-    inner_loop: int | None = None
-    dsa: bool = False
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
-    chunk: int | None = None
+    lr_img: float = default(ImageOptions, "lr_img", 0.1)
+    batch_real: int = default(ImageOptions, "batch_real", 256)
+    lr_net: float = option(0.01, "SGD learning rate of the network trained between matchings", Number())
+    batch_train: int = option(256, "batch size of the network's training on the synthetic set", Int())
+    outer_loop: int | None = option(None, "matchings per step, each on a fresh network state",
+                                    Int(optional=True, none="the reference table for the IPC"))
+    inner_loop: int | None = option(None, "epochs of network training on the synthetic set between matchings",
+                                    Int(optional=True, none="the reference table for the IPC"))
 
 
 def match_distance(gw_syn: list[torch.Tensor], gw_real: list[torch.Tensor]) -> torch.Tensor:
@@ -75,31 +68,19 @@ def match_distance(gw_syn: list[torch.Tensor], gw_real: list[torch.Tensor]) -> t
 
 
 @METHODS.register("dc")
-class DC(DistillMethod):
+class DC(ImageMethod):
     name = "dc"
     Options = DCOptions
     default_steps = 200
     default_probe = "method"
     default_refresh = 1
 
-    def check(self, dataset, ipc) -> None:
-        super().check(dataset, ipc)
-        if self.options.dsa:
-            DSA(strategy=self.options.dsa_strategy).families()
-
     def loops(self, ipc: int) -> tuple[int, int]:
         outer, inner = default_loops(ipc)
         o = self.options
         return (o.outer_loop if o.outer_loop is not None else outer, o.inner_loop if o.inner_loop is not None else inner)
 
-    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
-        o = self.options
-        self.channels_last = use_channels_last(o, ctx.device)
-        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
-        self.labels = labels.clone().to(ctx.device)
-        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
-        self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
-        self.chunk = chunk_size(o, ctx.device, o.chunk)
+    def setup_method(self, ctx: MethodContext) -> None:
         self.net = None  # the network of the last step (the probe)
         self._arch = (ctx.dataset.channels, ctx.dataset.num_classes, ctx.dataset.image_size)
 
@@ -140,22 +121,9 @@ class DC(DistillMethod):
         return StepOutput(total / (outer * ds.num_classes))
 
     def _train_inner(self, ctx, net, net_opt, epochs: int) -> None:
-        x_all = self.images.detach()
-        y_all = self.labels
-        n = x_all.shape[0]
-        bs = self.options.batch_train
-        all_params = list(net.parameters())
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=ctx.generator).to(x_all.device)
-            for i in range(0, n, bs):
-                idx = order[i : i + bs]
-                x = x_all[idx]
-                if self.dsa is not None:
-                    x = self.dsa(x, ctx.generator)
-                grads = loss_grad(net, all_params, x, y_all[idx], None, self.channels_last, self.chunk)
-                for p, g in zip(all_params, grads):
-                    p.grad = g
-                net_opt.step()
+        sgd_epochs(net, self.images.detach(), self.labels, net_opt, epochs=epochs, batch_size=self.options.batch_train,
+                   generator=ctx.generator, augment=self.dsa, forward=lambda x: forward(net, x, self.channels_last),
+                   chunk=self.chunk)
 
     @torch.no_grad()
     def probe_losses(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
@@ -168,27 +136,20 @@ class DC(DistillMethod):
         self.net.train()
         return torch.cat(out)
 
-    def synthetic(self):
-        return self.images.detach().contiguous().clone(), self.labels.clone(), None
+    def extra_state(self) -> dict:
+        if self.net is None:
+            return {}
+        return {"net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}}
 
-    def state_dict(self) -> dict:
-        state = {"images": self.images.detach().contiguous().cpu().clone(), "optimizer": self.optimizer.state_dict()}
-        if self.net is not None:
-            state["net"] = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        with torch.no_grad():
-            self.images.copy_(state["images"].to(self.images.device))
-        self.optimizer.load_state_dict(state["optimizer"])
+    def load_extra_state(self, state: dict) -> None:
         self.net = None
         if "net" in state:
             from dd_explore import models
+            from dd_explore._random import seeded
 
             o = self.options
-            # the architecture only; the weights come from the checkpoint
-            with torch.random.fork_rng(devices=[]):
-                channels, num_classes, image_size = self._arch
+            channels, num_classes, image_size = self._arch
+            with seeded(0):  # the architecture only; the weights come from the checkpoint
                 net = models.create(o.model, channels=channels, num_classes=num_classes, image_size=image_size,
                                     **o.model_kwargs())
             net.load_state_dict(state["net"])

@@ -15,58 +15,36 @@ from dataclasses import dataclass
 
 import torch
 
-from dd_explore.distill.augment import DSA
 from dd_explore.distill.methods import METHODS
 from dd_explore.distill.methods.base import (
-    DistillMethod,
+    ImageMethod,
+    ImageOptions,
     MethodContext,
-    ModelOptions,
     RealBatches,
     StepOutput,
-    chunk_size,
     embed,
     make_network,
-    use_channels_last,
 )
+from dd_explore.options import default
 
 
 @dataclass(frozen=True)
-class DMOptions(ModelOptions):
-    """``lr_img``/``momentum``: SGD on the images (reference: 1.0, 0.5); ``batch_real``: real images per
-    class per step (reference code 256; 64 is the CPU setting of the design's measurements);
-    ``dsa``/``dsa_strategy``: siamese augmentation inside the matching; ``chunk``: images per forward
-    pass (None: 32 on CPUs, where small chunks are ~2x faster, all at once elsewhere); ``channels_last``:
-    "auto" (on CPUs), "on" or "off" (speed only; same values)."""
+class DMOptions(ImageOptions):
+    """DM's defaults: ``lr_img`` 1.0 and ``momentum`` 0.5 (the reference's), ``batch_real`` 64 (the
+    reference code's 256 costs 4x on CPUs for little gain at IPC <= 10), DSA on (the reference's)."""
 
-    lr_img: float = 1.0
-    momentum: float = 0.5
-    batch_real: int = 64
-    dsa: bool = True
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
-    chunk: int | None = None
+    lr_img: float = default(ImageOptions, "lr_img", 1.0)
+    batch_real: int = default(ImageOptions, "batch_real", 64)
+    dsa: bool = default(ImageOptions, "dsa", True)
 
 
 @METHODS.register("dm")
-class DM(DistillMethod):
+class DM(ImageMethod):
     name = "dm"
     Options = DMOptions
     default_steps = 1000
     default_probe = "network"
     default_refresh = 10
-
-    def check(self, dataset, ipc) -> None:
-        super().check(dataset, ipc)
-        if self.options.dsa:
-            DSA(strategy=self.options.dsa_strategy).families()
-
-    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
-        o = self.options
-        self.channels_last = use_channels_last(o, ctx.device)
-        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
-        self.labels = labels.clone().to(ctx.device)
-        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
-        self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
-        self.chunk = chunk_size(o, ctx.device, o.chunk)
 
     def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
         o = self.options
@@ -93,17 +71,6 @@ class DM(DistillMethod):
         loss.backward()
         self.optimizer.step()
         return StepOutput(float(loss.detach()), {"class_loss": per_class.detach().cpu().tolist()})
-
-    def synthetic(self):
-        return self.images.detach().contiguous().clone(), self.labels.clone(), None
-
-    def state_dict(self) -> dict:
-        return {"images": self.images.detach().contiguous().cpu().clone(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        with torch.no_grad():
-            self.images.copy_(state["images"].to(self.images.device))
-        self.optimizer.load_state_dict(state["optimizer"])
 
 
 def class_means(emb: torch.Tensor, labels: torch.Tensor, num_classes: int, weights: torch.Tensor | None) -> torch.Tensor:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from dd_explore.distill.methods import METHODS
 from dd_explore.distill.methods.dc import DC, DCOptions
+from dd_explore.options import default
 
 
 @dataclass(frozen=True)
 class DSAOptions(DCOptions):
     """DC's options with ``dsa=True``."""
 
-    dsa: bool = True
+    dsa: bool = default(DCOptions, "dsa", True)
 
 
 @METHODS.register("dsa")

@@ -17,28 +17,27 @@ from dataclasses import dataclass
 import torch
 
 from dd_explore.distill.methods import METHODS
-from dd_explore.distill.methods.base import DistillMethod, MethodContext, RealBatches, StepOutput, check_positive_number
+from dd_explore.distill.methods.base import DistillMethod, MethodContext, RealBatches, StepOutput, class_labels
+from dd_explore.options import Choice, Flag, Int, Number, option
 
 KERNELS = ("ntk", "rbf")
 
 
 @dataclass(frozen=True)
 class KIPOptions:
-    """``kernel``: "ntk" (FC ReLU NTK with ``depth`` hidden layers, weight/bias variances) or "rbf"
-    (exp(-rbf_gamma ||x - x'||^2), ``rbf_gamma=None`` -> 1/(2 d)); ``ridge``: regularizer relative to the
-    mean diagonal of K(S, S); ``lr_img``/``lr_labels``: Adam learning rates; ``batch_real``: real images
-    per class per step."""
+    """KIP's options; ``lr_img``/``lr_labels`` are Adam rates, ``depth`` the NTK's hidden layers."""
 
-    kernel: str = "ntk"
-    depth: int = 3
-    weight_var: float = 2.0
-    bias_var: float = 0.01
-    rbf_gamma: float | None = None
-    ridge: float = 1e-3
-    lr_img: float = 0.01
-    lr_labels: float = 0.01
-    learn_labels: bool = False
-    batch_real: int = 64
+    kernel: str = option("ntk", "kernel: the infinite-width FC ReLU network's NTK, or RBF", Choice(KERNELS))
+    depth: int = option(3, "hidden layers of the NTK's network", Int(0))
+    weight_var: float = option(2.0, "NTK weight variance", Number())
+    bias_var: float = option(0.01, "NTK bias variance", Number(0, low_open=False))
+    rbf_gamma: float | None = option(None, "RBF kernel exp(-rbf_gamma ||x - x'||^2)",
+                                     Number(optional=True, none="1/(2 d)"))
+    ridge: float = option(1e-3, "KRR regularizer relative to the mean diagonal of K(S, S)", Number())
+    lr_img: float = option(0.01, "Adam learning rate of the support images", Number())
+    lr_labels: float = option(0.01, "Adam learning rate of the support targets (learn_labels)", Number())
+    learn_labels: bool = option(False, "learn the support set's label vectors too", Flag())
+    batch_real: int = option(64, "real images per class per step", Int())
 
 
 def ntk_kernel(x: torch.Tensor, z: torch.Tensor, depth: int, weight_var: float, bias_var: float,
@@ -74,23 +73,6 @@ class KIP(DistillMethod):
     default_steps = 1000
     default_probe = "method"
     default_refresh = 10
-
-    def check(self, dataset, ipc) -> None:
-        o = self.options
-        if o.kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {list(KERNELS)}; got {o.kernel!r}")
-        for name in ("lr_img", "lr_labels", "ridge", "weight_var"):
-            check_positive_number(name, getattr(o, name))
-        if isinstance(o.bias_var, bool) or not isinstance(o.bias_var, (int, float)) or o.bias_var < 0:
-            raise ValueError(f"bias_var must be a non-negative number; got {o.bias_var!r}")
-        if o.rbf_gamma is not None:
-            check_positive_number("rbf_gamma", o.rbf_gamma)
-        for name in ("depth", "batch_real"):
-            v = getattr(o, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "depth" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'depth' else 'positive'} int; got {v!r}")
-        if not isinstance(o.learn_labels, bool):
-            raise ValueError(f"learn_labels must be True or False; got {o.learn_labels!r}")
 
     def kernel(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         o = self.options
@@ -160,6 +142,10 @@ class KIP(DistillMethod):
             self.images.copy_(state["images"].to(self.images.device))
             self.targets.copy_(state["targets"].to(self.targets.device))
         self.optimizer.load_state_dict(state["optimizer"])
+
+    def synthetic_from_state(self, state: dict, num_classes: int, ipc: int):
+        targets = state["targets"] if self.options.learn_labels else None
+        return state["images"].contiguous(), class_labels(num_classes, ipc), targets
 
 
 def one_hot_centred(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -39,52 +39,51 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from dd_explore.distill.augment import DSA
 from dd_explore.distill.methods import METHODS
 from dd_explore.distill.methods.base import (
-    DistillMethod,
+    ImageMethod,
+    ImageOptions,
     MethodContext,
-    ModelOptions,
     RealBatches,
     StepOutput,
-    check_positive_int,
     make_network,
     seed_from,
 )
+from dd_explore.options import Choice, Int, Number, Text, default, option
+from dd_explore.train import sgd_epochs
 
 SEGMENTS = ("buffer", "online")
 
 
-@dataclass(frozen=True)
-class MTTOptions(ModelOptions):
-    """``lr_img``/``momentum``: SGD on the images (the reference's 1000; on 8x8 digits, whose per-pixel
-    gradients are larger, use about 100); ``lr_lr``: SGD on the student's learning rate (reference 1e-5);
-    ``lr_teacher``: the experts' SGD rate and the student's initial rate (0.01); ``num_experts`` (5),
-    ``max_start_epoch`` (10), ``expert_epochs`` M (2), ``syn_steps`` N (20), ``batch_syn``: synthetic
-    images per student step (None: all); ``batch_train``: the experts' batch (256); ``segment``:
-    "buffer" or "online" (see the module); ``online_steps``/``batch_real``: the online segment's SGD steps
-    and real images per class per step; ``dsa``: DSA augmentation (experts, student and online segments,
-    as the reference); ``expert_seed``: None (drawn from the run's seed) or a fixed int; ``expert_dir``:
-    a folder to keep and reuse expert buffers in (None: memory only); ``channels_last`` is not used (the
-    unrolled student runs in the default layout)."""
+def _check_folder(name: str, value: str) -> None:
+    if Path(value).is_file():
+        raise ValueError(f"{name} must be None or the path of a folder; got {value!r}, which is a file")
 
-    lr_img: float = 1000.0
-    momentum: float = 0.5
-    lr_lr: float = 1e-5
-    lr_teacher: float = 0.01
-    num_experts: int = 5
-    max_start_epoch: int = 10
-    expert_epochs: int = 2
-    syn_steps: int = 20
-    batch_syn: int | None = None
-    batch_train: int = 256
-    segment: str = "buffer"
-    online_steps: int = 30
-    batch_real: int = 25
-    dsa: bool = True
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
-    expert_seed: int | None = None
-    expert_dir: str | None = None
+
+@dataclass(frozen=True)
+class MTTOptions(ImageOptions):
+    """MTT's defaults: ``lr_img`` 1000 (the reference's; about 100 on 8x8 digits, whose per-pixel gradients
+    are larger), ``momentum`` 0.5, ``batch_real`` 25 (online segments), DSA on (experts, student and online
+    segments, as the reference). ``channels_last`` and ``chunk`` are not used (the unrolled student runs in
+    the default layout, whole batches)."""
+
+    lr_img: float = default(ImageOptions, "lr_img", 1000.0)
+    batch_real: int = default(ImageOptions, "batch_real", 25)
+    dsa: bool = default(ImageOptions, "dsa", True)
+    lr_lr: float = option(1e-5, "SGD learning rate of the student's learnable learning rate", Number())
+    lr_teacher: float = option(0.01, "the experts' SGD rate and the student's initial rate", Number())
+    num_experts: int = option(5, "expert trajectories trained on the real data", Int())
+    max_start_epoch: int = option(10, "a segment starts at a random expert epoch below this", Int())
+    expert_epochs: int = option(2, "expert epochs M between a segment's start and its target", Int())
+    syn_steps: int = option(20, "student SGD steps N on the synthetic set per segment", Int())
+    batch_syn: int | None = option(None, "synthetic images per student step", Int(optional=True, none="all"))
+    batch_train: int = option(256, "batch size of the experts' training", Int())
+    segment: str = option("buffer", "where the target comes from: the stored trajectory, or real batches drawn "
+                          "by the run's sampler", Choice(SEGMENTS))
+    online_steps: int = option(30, "SGD steps of an online target segment", Int())
+    expert_seed: int | None = option(None, "the experts' seed", Int(0, optional=True, none="drawn from the run's seed"))
+    expert_dir: str | None = option(None, "folder where expert buffers are kept and reused",
+                                    Text(optional=True, none="memory only", check=_check_folder))
 
 
 # the options that decide the experts (a buffer on disk is reused only when all of them match)
@@ -93,28 +92,12 @@ EXPERT_OPTIONS = ("model", "width", "depth", "norm", "pooling", "lr_teacher", "n
 
 
 @METHODS.register("mtt")
-class MTT(DistillMethod):
+class MTT(ImageMethod):
     name = "mtt"
     Options = MTTOptions
     default_steps = 1000
     default_probe = "network"
     default_refresh = 10
-
-    def check(self, dataset, ipc) -> None:
-        super().check(dataset, ipc)
-        o = self.options
-        for name in ("num_experts", "max_start_epoch", "expert_epochs", "syn_steps", "online_steps"):
-            check_positive_int(name, getattr(o, name))
-        if o.segment not in SEGMENTS:
-            raise ValueError(f"segment must be one of {list(SEGMENTS)}; got {o.segment!r}")
-        if o.dsa:
-            DSA(strategy=o.dsa_strategy).families()
-        seed = o.expert_seed
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"expert_seed must be None or an int >= 0; got {seed!r}")
-        if o.expert_dir is not None and (not isinstance(o.expert_dir, str) or not o.expert_dir
-                                         or Path(o.expert_dir).is_file()):
-            raise ValueError(f"expert_dir must be None or the path of a folder; got {o.expert_dir!r}")
 
     def check_batches(self, batches: str) -> None:
         if batches != "uniform" and self.options.segment == "buffer":
@@ -124,14 +107,10 @@ class MTT(DistillMethod):
                 "draws a real batch; segment='online' draws each target segment's real batches by importance")
 
     # ------------------------------------------------------------------ set up: the expert buffer
-    def setup(self, ctx: MethodContext, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def setup_method(self, ctx: MethodContext) -> None:
         o = self.options
-        self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
-        self.labels = labels.clone().to(ctx.device)
         self.syn_lr = torch.tensor(o.lr_teacher, device=ctx.device).requires_grad_(True)
-        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
         self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=o.lr_lr, momentum=0.5)
-        self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
         self.net_options = replace(o, channels_last="off")  # the unrolled student runs in the default layout
         self.net = make_network(self.net_options, ctx.dataset, ctx.generator, ctx.device)
         self.names = [name for name, _ in self.net.named_parameters()]
@@ -170,28 +149,22 @@ class MTT(DistillMethod):
         o = self.options
         ds = ctx.dataset
         x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
-        n = x_all.shape[0]
         epochs = o.max_start_epoch + o.expert_epochs
         bar = tqdm(total=o.num_experts * epochs, desc="mtt: training experts", unit="epoch", leave=False,
                    disable=not ctx.progress)
         buffer = []
         for _ in range(o.num_experts):
             net = make_network(self.net_options, ds, generator, ctx.device)
-            net.train()
-            opt = torch.optim.SGD(net.parameters(), lr=o.lr_teacher)
             trajectory = [[p.detach().clone() for p in net.parameters()]]
-            for _ in range(epochs):
-                order = torch.randperm(n, generator=generator).to(ctx.device)
-                for i in range(0, n, o.batch_train):
-                    idx = order[i : i + o.batch_train]
-                    x = self._augment(x_all.index_select(0, idx), generator, ds)
-                    loss = F.cross_entropy(net(x), y_all.index_select(0, idx))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+
+            def keep(epoch: int, loss: float) -> None:
                 trajectory.append([p.detach().clone() for p in net.parameters()])
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}")
                 bar.update()
+
+            sgd_epochs(net, x_all, y_all, torch.optim.SGD(net.parameters(), lr=o.lr_teacher), epochs=epochs,
+                       batch_size=o.batch_train, generator=generator,
+                       augment=None if self.dsa is None else lambda x, g: self._augment(x, g, ds), on_epoch=keep)
             buffer.append(trajectory)
         bar.close()
         return buffer
@@ -249,16 +222,10 @@ class MTT(DistillMethod):
         return params
 
     # ------------------------------------------------------------------ state
-    def synthetic(self):
-        return self.images.detach().contiguous().clone(), self.labels.clone(), None
+    def extra_state(self) -> dict:
+        return {"syn_lr": self.syn_lr.detach().cpu().clone(), "optimizer_lr": self.optimizer_lr.state_dict()}
 
-    def state_dict(self) -> dict:
-        return {"images": self.images.detach().contiguous().cpu().clone(), "optimizer": self.optimizer.state_dict(),
-                "syn_lr": self.syn_lr.detach().cpu().clone(), "optimizer_lr": self.optimizer_lr.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
+    def load_extra_state(self, state: dict) -> None:
         with torch.no_grad():
-            self.images.copy_(state["images"].to(self.images.device))
             self.syn_lr.copy_(state["syn_lr"].to(self.syn_lr.device))
-        self.optimizer.load_state_dict(state["optimizer"])
         self.optimizer_lr.load_state_dict(state["optimizer_lr"])
