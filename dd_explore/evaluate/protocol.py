@@ -14,10 +14,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dd_explore.data.dataset import Split
 from dd_explore.device import resolve_device
+from dd_explore.train import sgd_epochs
 
 
 @dataclass(frozen=True)
@@ -125,24 +125,8 @@ def train_network(
     """Train ``net`` with SGD (lr x0.1 at half) on (images, labels); hard or soft labels."""
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    x_all, y_all = images.to(device), labels.to(device)
-    soft = y_all.ndim == 2
-    n = x_all.shape[0]
-    for epoch in range(epochs):
-        if epoch == epochs // 2 and epochs > 1:
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.1
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            x, y = x_all[idx], y_all[idx]
-            if augment is not None:
-                x = augment(x, generator)
-            out = net(x)
-            loss = F.cross_entropy(out, y.float() if soft else y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    sgd_epochs(net, images.to(device), labels.to(device), opt, epochs=epochs, batch_size=batch_size,
+               generator=generator, augment=augment, lr_drop_at=epochs // 2 if epochs > 1 else None)
     return net
 
 
