@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dd_explore._io import write_text
 from dd_explore.bench.plan import CONTROLS, KINDS, Cell, Plan
 from dd_explore.bench.stats import CellSummary
-from dd_explore.bench.store import RESULT_COLUMNS, TUNE_COLUMNS, RowStore, atomic_write_text
+from dd_explore.bench.store import RESULT_COLUMNS, TUNE_COLUMNS, RowStore
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def prepare_out(out: Path, plan: Plan, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     from dd_explore.distill.rundir import versions
 
-    atomic_write_text(manifest, json.dumps({"fingerprint": plan.fingerprint(), "plan": plan.to_dict(),
+    write_text(manifest, json.dumps({"fingerprint": plan.fingerprint(), "plan": plan.to_dict(),
                                             "versions": versions()}, indent=1, default=str))
 
 

@@ -14,9 +14,10 @@ import platform
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from dd_explore._io import write_text
 from dd_explore.bench.plan import Plan
 from dd_explore.bench.stats import CellSummary, summarize
-from dd_explore.bench.store import atomic_write_text, write_csv
+from dd_explore.bench.store import write_csv
 
 SUMMARY_COLUMNS = ("cell", "label", "kind", "method", "ipc", "init", "batches", "control", "seeds", "runs", "mean",
                    "std", "reference", "diff", "t_p", "wilcoxon_p", "wins", "losses", "paired_n", "steps", "lr_img",
@@ -160,7 +161,7 @@ def write_reports(plan: Plan, rows: Sequence[Mapping], out: Path, *, dataset=Non
     rows = [r for r in rows if (r["cell"], r["fingerprint"]) in current and int(r["seed"]) in seeds]
     summaries = summarize(plan.cells, rows)
     write_csv(out / "summary.csv", [s.to_row() for s in summaries], SUMMARY_COLUMNS)
-    atomic_write_text(out / "table.md", table_markdown(plan, summaries, dataset=dataset, device=device, command=command,
+    write_text(out / "table.md", table_markdown(plan, summaries, dataset=dataset, device=device, command=command,
                                                        tuning=tuning))
-    atomic_write_text(out / "comparison.html", comparison_html(plan, summaries))
+    write_text(out / "comparison.html", comparison_html(plan, summaries))
     return summaries

@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from dd_explore.bench.store import atomic_write_text, write_csv
+from dd_explore._io import write_text
+from dd_explore.bench.store import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ def run_speed(out: str | Path, plan: SpeedPlan | str = "standard", *, dataset=No
 
     def flush():
         write_csv(out / "speed.csv", rows, SPEED_COLUMNS)
-        atomic_write_text(out / "speed.md", speed_markdown(rows, plan, dataset.name, dev, command))
+        write_text(out / "speed.md", speed_markdown(rows, plan, dataset.name, dev, command))
 
     if "distill" in sections:
         rows += distill_speed(dataset, plan, dev, progress)

@@ -1,8 +1,8 @@
 """The bench's result files: rows kept in a CSV rewritten atomically after every finished run.
 
-Each finished (cell, seed) adds one row; the whole file is written to a temporary file in the same
-folder, flushed to disk and renamed over the old one (``os.replace``), so a killed bench leaves either
-the old or the new file, never a torn one. ``accuracies`` are stored as a JSON list, ``options`` as a
+Each finished (cell, seed) adds one row; the whole file is rewritten through :mod:`dd_explore._io` (a
+temporary file in the same folder, flushed to disk and renamed over the old one), so a killed bench leaves
+either the old or the new file, never a torn one. ``accuracies`` are stored as a JSON list, ``options`` as a
 JSON object.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
+
+from dd_explore._io import write_text
 
 RESULT_COLUMNS = (
     "cell", "label", "kind", "method", "ipc", "init", "batches", "weighting", "control", "seed",
@@ -28,17 +29,6 @@ TUNE_COLUMNS = (
 )
 JSON_COLUMNS = ("accuracies", "options")
 INT_COLUMNS = ("ipc", "seed", "steps", "steps_done", "eval_runs", "eval_epochs", "eval_width", "eval_seed", "val_size")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never a partial file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _encode(row: Mapping, columns: Sequence[str]) -> dict:
@@ -72,7 +62,7 @@ def write_csv(path: Path, rows: Iterable[Mapping], columns: Sequence[str]) -> No
     writer.writeheader()
     for r in rows:
         writer.writerow(_encode(r, columns))
-    atomic_write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue())
 
 
 def read_csv(path: Path) -> list[dict]:

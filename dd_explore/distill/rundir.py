@@ -1,6 +1,6 @@
 """The run directory: what a distillation run writes, and :func:`load_run` to read it back.
 
-Files (all written atomically: a temporary file, then a rename):
+Files (all written atomically through :mod:`dd_explore._io`: a temporary file, fsync, then a rename):
 
 - ``config.json``: every parameter (``run``: the keys a resume must match; ``steps``, ``device``,
   ``record``, ``evaluation``), seed, versions (python, torch, numpy, dd_explore), the data set's
@@ -17,7 +17,9 @@ Files (all written atomically: a temporary file, then a rename):
   uniform batches), ``draw_counts`` (n_train,) cumulative draws per train point, ``train_labels``
   (n_train,), ``hist_edges``.
 - ``checkpoint.pt``: everything needed to resume exactly (images, optimizer and method state, generator
-  states, sampler and probe state, history, step, config).
+  states, sampler and probe state, history, step, config); read it with :func:`load_checkpoint`.
+- ``checkpoint.prev.pt``: the checkpoint before it, kept by :func:`save_checkpoint` so that a resume falls
+  back to it (with a warning) when ``checkpoint.pt`` is truncated or corrupt.
 - ``metrics.json`` (with evaluation): ``initial`` / ``final`` (mean, std, accuracies, protocol, step) and
   ``history`` of periodic evaluations.
 - ``init/``: the :class:`~dd_explore.selection.Selection` that chose the initial images (selection inits).
@@ -25,12 +27,11 @@ Files (all written atomically: a temporary file, then a rename):
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,69 +39,42 @@ from typing import Any
 import numpy as np
 import torch
 
+from dd_explore._io import (
+    atomic_write,
+    damage,
+    is_temp_name,
+    read_json,
+    read_npz,
+    where,
+    write_json,
+    write_lines,
+    write_npz,
+    write_torch,
+)
 from dd_explore.distill.callbacks import Callback
 from dd_explore.distill.importance import HIST_EDGES
 
+__all__ = ["CHECKPOINT", "CHECKPOINT_KEYS", "FORMAT", "PREVIOUS_CHECKPOINT", "RUN_DIRS", "RUN_FILES", "Recorder",
+           "RunRecord", "checkpoint_problem", "clear_run_files", "config_differences", "flatten", "is_run_file",
+           "load_checkpoint", "load_run", "read_events", "save_checkpoint", "versions", "write_json", "write_lines",
+           "write_npz", "write_torch"]
+
+logger = logging.getLogger(__name__)
+
 FORMAT = "dd_explore.distill.run/1"
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 RUN_FILES = ("config.json", "synthetic.pt", "synthetic.npz", "events.jsonl", "snapshots.npz", "importance.npz",
-             "checkpoint.pt", "metrics.json")
+             CHECKPOINT, PREVIOUS_CHECKPOINT, "metrics.json")
 RUN_DIRS = ("init",)
+#: what the engine's checkpoint state holds (``_Engine.capture`` plus what ``_Engine.checkpoint`` adds)
+CHECKPOINT_KEYS = ("step", "method", "sampler", "probe", "generators", "history", "elapsed", "config",
+                   "initial_images", "initial_labels")
 
 
-# ---------------------------------------------------------------------------- atomic writes
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_MODE = _file_mode()
-
-
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _MODE)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda fh: fh.write((json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()))
-
-
-def write_torch(path: Path, obj: Any) -> None:
-    def w(fh):
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        fh.write(buf.getvalue())
-
-    _atomic(path, w)
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    def w(fh):
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        fh.write(buf.getvalue())
-
-    _atomic(path, w)
-
-
-def write_lines(path: Path, lines: list[str]) -> None:
-    _atomic(path, lambda fh: fh.write("".join(line + "\n" for line in lines).encode()))
-
-
+# ---------------------------------------------------------------------------- writes
+# every file of a run directory goes through dd_explore._io (tmp file in the same folder, fsync, rename);
+# the writers are re-exported here for the modules that write next to a run (callbacks, MTT's expert buffers)
 # ---------------------------------------------------------------------------- config
 def versions() -> dict:
     import dd_explore
@@ -127,7 +101,7 @@ def config_differences(saved: dict, new: dict) -> list[str]:
 
 
 def is_run_file(name: str) -> bool:
-    return name in RUN_FILES or name in RUN_DIRS or (name.startswith(".") and name.endswith(".tmp"))
+    return name in RUN_FILES or name in RUN_DIRS or is_temp_name(name)
 
 
 def clear_run_files(out: Path) -> None:
@@ -138,6 +112,89 @@ def clear_run_files(out: Path) -> None:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _read_checkpoint(path: Path) -> tuple[dict | None, str | None]:
+    """(state, None) for a good checkpoint file, or (None, what is wrong with it)."""
+    if not path.exists():
+        return None, "is missing"
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file means it is damaged
+        return None, f"is truncated or corrupt (torch.load: {damage(exc)})"
+    if not isinstance(state, dict):
+        return None, f"is not a dd_explore checkpoint (it holds a {type(state).__name__}, not a dict)"
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        return None, f"is not a complete dd_explore checkpoint (missing keys: {', '.join(missing)})"
+    return state, None
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """What is wrong with the checkpoint file ``path`` ("is missing", "is truncated or corrupt (...)", ...),
+    or None when it loads and holds every key of :data:`CHECKPOINT_KEYS`."""
+    return _read_checkpoint(Path(path))[1]
+
+
+def load_checkpoint(out_dir: str | Path) -> dict:
+    """The checkpoint state of the run in ``out_dir``, for a resume.
+
+    Reads ``checkpoint.pt``; when that file is missing, truncated, corrupt or incomplete, logs a warning
+    naming it and what is wrong, and reads ``checkpoint.prev.pt`` (the checkpoint before it, which
+    :func:`save_checkpoint` keeps) instead: the resume then starts from that earlier step. Raises
+    :class:`FileNotFoundError` when neither file exists and :class:`ValueError` naming both files and
+    what is wrong with each when neither can be used.
+    """
+    out_dir = Path(out_dir)
+    current, previous = out_dir / CHECKPOINT, out_dir / PREVIOUS_CHECKPOINT
+    if not current.exists() and not previous.exists():
+        raise FileNotFoundError(f"{out_dir} has no {CHECKPOINT} (the run wrote no checkpoint yet)")
+    state, problem = _read_checkpoint(current)
+    if problem is None:
+        return state
+    state, prev_problem = _read_checkpoint(previous)
+    if prev_problem is None:
+        logger.warning("%s %s; resuming from %s (step %d) instead", where(current), problem, previous.name,
+                       int(state["step"]))
+        return state
+    raise ValueError(f"cannot resume {out_dir}: {where(current)} {problem}; {previous.name}, the checkpoint "
+                     f"before it, {prev_problem}. Start the run over with overwrite=True (--overwrite)")
+
+
+def _keep_previous(current: Path, previous: Path) -> None:
+    """Make ``previous`` a copy of ``current`` (a hard link where the file system has them), atomically;
+    ``current`` stays in place all along."""
+    tmp = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(current, tmp)
+        os.replace(tmp, previous)
+    except OSError:  # no hard links here: copy through an atomic write
+        tmp.unlink(missing_ok=True)
+        with open(current, "rb") as src:
+            atomic_write(previous, lambda fh: shutil.copyfileobj(src, fh))
+
+
+def save_checkpoint(out_dir: str | Path, state: dict, *, keep_previous: bool = True) -> Path:
+    """Write ``state`` to ``out_dir/checkpoint.pt`` atomically; the checkpoint it replaces (when
+    ``keep_previous``) becomes ``checkpoint.prev.pt``, the fallback of :func:`load_checkpoint`."""
+    out_dir = Path(out_dir)
+    current = out_dir / CHECKPOINT
+    if keep_previous and current.exists():
+        _keep_previous(current, out_dir / PREVIOUS_CHECKPOINT)
+    return write_torch(current, state)
+
+
+# ---------------------------------------------------------------------------- reading, with clear errors
+def _resume_npz(path: Path, required: tuple[str, ...], lost: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return read_npz(path, required)
+    except ValueError as exc:
+        logger.warning("%s; %s are lost, the run goes on", exc, lost)
+        return None
 
 
 # ---------------------------------------------------------------------------- recorder
@@ -151,6 +208,7 @@ class Recorder(Callback):
 
     def on_start(self, control) -> None:
         self.control = control
+        self._checkpoint_checked = False  # whether checkpoint.pt is known good (this recorder wrote or checked it)
         out = self.out
         out.mkdir(parents=True, exist_ok=True)
         start = control.start_step
@@ -167,17 +225,17 @@ class Recorder(Callback):
         self.snap_images: list[np.ndarray] = []
         self.refresh_steps: list[int] = []
         self.refresh_q: list[np.ndarray] = []
-        if start:
-            if (out / "snapshots.npz").exists():
-                with np.load(out / "snapshots.npz") as z:
-                    keep = z["steps"] <= start
-                    self.snap_steps = [int(s) for s in z["steps"][keep]]
-                    self.snap_images = list(z["images"][keep])
-            if (out / "importance.npz").exists():
-                with np.load(out / "importance.npz") as z:
-                    keep = z["refresh_steps"] < start
-                    self.refresh_steps = [int(s) for s in z["refresh_steps"][keep]]
-                    self.refresh_q = list(z["q"][keep])
+        if start:  # the history up to the checkpoint; a damaged file loses its history, not the run
+            z = _resume_npz(out / "snapshots.npz", ("steps", "images"), "the snapshots before the resume")
+            if z is not None:
+                keep = z["steps"] <= start
+                self.snap_steps = [int(s) for s in z["steps"][keep]]
+                self.snap_images = list(z["images"][keep])
+            z = _resume_npz(out / "importance.npz", ("refresh_steps", "q"), "the importance refreshes before the resume")
+            if z is not None:
+                keep = z["refresh_steps"] < start
+                self.refresh_steps = [int(s) for s in z["refresh_steps"][keep]]
+                self.refresh_q = list(z["q"][keep])
         if not self.snap_steps:
             self.snap_steps, self.snap_images = [0], [control.initial_images.numpy().astype(np.float32)]
         self.labels = control.initial_labels.numpy()
@@ -216,7 +274,15 @@ class Recorder(Callback):
             syn["targets"] = targets
         write_torch(out / "synthetic.pt", syn)
         write_npz(out / "synthetic.npz", **{k: v.numpy() for k, v in syn.items()})
-        write_torch(out / "checkpoint.pt", checkpoint.state)
+        keep = True
+        if not self._checkpoint_checked and (out / CHECKPOINT).exists():
+            problem = checkpoint_problem(out / CHECKPOINT)
+            if problem is not None:  # do not let a damaged file push the good previous one out
+                logger.warning("%s %s; replacing it, %s kept as it is", where(out / CHECKPOINT), problem,
+                               PREVIOUS_CHECKPOINT)
+                keep = False
+        save_checkpoint(out, checkpoint.state, keep_previous=keep)
+        self._checkpoint_checked = True
 
     def on_end(self, result) -> None:
         if getattr(self, "_events", None) is not None:
@@ -231,7 +297,7 @@ def read_events(path: Path) -> list[dict]:
     if not path.exists():
         return []
     events = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             line = line.strip()
             if not line:
@@ -330,32 +396,44 @@ class RunRecord:
 
 
 def load_run(path: str | Path) -> RunRecord:
-    """Read a run directory written by :func:`dd_explore.distill.run` (or the ``distill`` command)."""
+    """Read a run directory written by :func:`dd_explore.distill.run` (or the ``distill`` command).
+
+    Raises :class:`FileNotFoundError` when a file every run has is missing and :class:`ValueError` naming
+    the file and what is wrong when one is truncated or corrupt (``events.jsonl`` is read up to its first
+    unreadable line, as after a crash). A damaged ``checkpoint.pt`` only costs
+    ``checkpoint_step`` (that of ``checkpoint.prev.pt``, or None), with a warning.
+    """
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a run directory (no config.json)")
-    config = json.loads((path / "config.json").read_text())
+    config = read_json(path / "config.json")
+    if not isinstance(config, dict) or not isinstance(config.get("run"), dict):
+        raise ValueError(f"{where(path / 'config.json')} is not a run configuration (no \"run\" section)")
     if not (path / "synthetic.npz").exists():
         raise FileNotFoundError(f"{path} has no synthetic.npz (the run wrote no checkpoint yet)")
-    with np.load(path / "synthetic.npz") as z:
-        images, labels = z["images"], z["labels"]
-        targets = z["targets"] if "targets" in z.files else None
-        step = int(z["step"])
+    z = read_npz(path / "synthetic.npz", ("images", "labels", "step"))
+    images, labels, targets, step = z["images"], z["labels"], z.get("targets"), int(z["step"])
     events = read_events(path / "events.jsonl")
     events = [e for e in events if e["step"] <= step]
 
     def col(name):
         return np.array([e.get(name, np.nan) for e in events], dtype=np.float64)
 
-    with np.load(path / "snapshots.npz") as z:
-        snap_steps, snap_images = z["steps"], z["images"]
-    with np.load(path / "importance.npz") as z:
-        refresh_steps, q, counts, train_labels, edges = (z["refresh_steps"], z["q"], z["draw_counts"],
-                                                          z["train_labels"], z["hist_edges"])
-    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else None
+    for name in ("snapshots.npz", "importance.npz"):
+        if not (path / name).exists():
+            raise FileNotFoundError(f"{path} has no {name} (every checkpoint writes one)")
+    z = read_npz(path / "snapshots.npz", ("steps", "images"))
+    snap_steps, snap_images = z["steps"], z["images"]
+    z = read_npz(path / "importance.npz", ("refresh_steps", "q", "draw_counts", "train_labels", "hist_edges"))
+    refresh_steps, q, counts, train_labels, edges = (z["refresh_steps"], z["q"], z["draw_counts"],
+                                                      z["train_labels"], z["hist_edges"])
+    metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else None
     ckpt_step = None
-    if (path / "checkpoint.pt").exists():
-        ckpt_step = int(torch.load(path / "checkpoint.pt", weights_only=True, map_location="cpu")["step"])
+    if (path / CHECKPOINT).exists() or (path / PREVIOUS_CHECKPOINT).exists():
+        try:
+            ckpt_step = int(load_checkpoint(path)["step"])
+        except ValueError as exc:
+            logger.warning("%s", exc)
     return RunRecord(
         path=path, config=config, images=images, labels=labels, targets=targets, step=step, events=tuple(events),
         event_steps=np.array([e["step"] for e in events], dtype=np.int64), losses=col("loss"),

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from dd_explore import viz
+from dd_explore._io import write_text
 from dd_explore.report.html import Page, make_sprite
 from dd_explore.viz import evolution, importance, metrics, sensitivity
-from dd_explore.viz._run import class_names, pixel_stats
 from dd_explore.viz.embedding import METHODS as EMBEDDINGS
 
 logger = logging.getLogger(__name__)
@@ -162,8 +162,8 @@ def write_report(
         _check_dataset(dataset, record)
 
     page = Page(title=f"dd_explore report: {run_dir.name}")
-    classes = class_names(record)
-    mean, std = pixel_stats(record)
+    classes = viz.class_names(record)
+    mean, std = viz.pixel_stats(record)
     labels = record.train_labels
     n = labels.shape[0]
     rng = np.random.default_rng(random_state)
@@ -277,9 +277,7 @@ def write_report(
 
     text = page.render(header=_header(record, selection, dataset_note))
     out.parent.mkdir(parents=True, exist_ok=True)
-    from dd_explore.distill.rundir import _atomic  # tmp file + rename, usual permissions
-
-    _atomic(out, lambda fh: fh.write(text.encode("utf-8")))
+    write_text(out, text)  # atomic: tmp file + rename, usual permissions
     logger.info("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 

@@ -9,6 +9,7 @@ Views (docs/views.md explains how to read each one):
   metrics      loss curve, accuracy over steps / initial vs final, run-vs-run bars with error bars
   images       denormalized pixels, PNG tiles, image-grid figures with per-tile hover
 ``run_*`` builders take a ``dd_explore.distill.RunRecord``; the others take arrays or a ``Selection``.
+``pixel_stats`` / ``class_names`` / ``dataset_info`` read a run record's data-set facts for display.
 """
 
 from dd_explore.viz.embedding import Embedding, compute_embedding, default_cache_dir, embedding_figure
@@ -28,6 +29,7 @@ from dd_explore.viz.importance import (
     run_importance_heatmap_figure,
     run_uses_importance,
 )
+from dd_explore.viz.run_data import class_names, dataset_info, pixel_stats
 from dd_explore.viz.metrics import accuracy_figure, comparison_figure, loss_figure, run_accuracy_figure, run_loss_figure
 from dd_explore.viz.sensitivity import (
     center_indices,
@@ -43,8 +45,10 @@ __all__ = [
     "Embedding",
     "accuracy_figure",
     "center_indices",
+    "class_names",
     "comparison_figure",
     "compute_embedding",
+    "dataset_info",
     "default_cache_dir",
     "draw_count_embedding_figure",
     "draw_count_figure",
@@ -60,6 +64,7 @@ __all__ = [
     "importance_heatmap_figure",
     "importance_histogram_figure",
     "loss_figure",
+    "pixel_stats",
     "png_bytes",
     "png_data_uri",
     "ranked_scores_figure",

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dd_explore._io import write_npz
 from dd_explore.viz.images import _numpy
 
 logger = logging.getLogger(__name__)
@@ -161,10 +161,7 @@ def compute_embedding(
     if cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, coords=coords, method=used, key=key, reason=reason)
-            os.replace(tmp, path)
+            write_npz(path, coords=coords, method=np.array(used), key=np.array(key), reason=np.array(reason))
         except OSError as exc:
             logger.warning("could not write embedding cache %s: %s", path, exc)
     return Embedding(coords, used, method, key, params, False, reason)

@@ -172,7 +172,7 @@ def drift_figure(
 def run_evolution_figure(run, *, classes: Sequence[int] | None = None, max_per_class: int | None = None, **kwargs) -> go.Figure:
     """:func:`evolution_figure` of a run record: its ``snapshot_steps``, ``snapshot_images`` and ``labels``,
     denormalized with the data set's mean/std from the run's config."""
-    from dd_explore.viz._run import class_names, pixel_stats
+    from dd_explore.viz.run_data import class_names, pixel_stats
 
     mean, std = pixel_stats(run)
     return evolution_figure(run.snapshot_steps, run.snapshot_images, run.labels, mean=mean, std=std, classes=classes,
@@ -181,7 +181,7 @@ def run_evolution_figure(run, *, classes: Sequence[int] | None = None, max_per_c
 
 def run_drift_figure(run, **kwargs) -> go.Figure:
     """:func:`drift_figure` of a run record (RMS distance in pixel units from the step-0 snapshot)."""
-    from dd_explore.viz._run import class_names, pixel_stats
+    from dd_explore.viz.run_data import class_names, pixel_stats
 
     mean, std = pixel_stats(run)
     return drift_figure(run.snapshot_steps, run.snapshot_images, run.labels, mean=mean, std=std,

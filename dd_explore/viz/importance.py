@@ -212,7 +212,7 @@ def _require_importance(run) -> None:
 
 def run_importance_heatmap_figure(run, *, sort: str = "final", **kwargs) -> go.Figure:
     """:func:`importance_heatmap_figure` of a run record (``refresh_steps``, ``q``, ``train_labels``)."""
-    from dd_explore.viz._run import class_names
+    from dd_explore.viz.run_data import class_names
 
     _require_importance(run)
     return importance_heatmap_figure(run.refresh_steps, run.q, run.train_labels, sort=sort,
@@ -222,7 +222,7 @@ def run_importance_heatmap_figure(run, *, sort: str = "final", **kwargs) -> go.F
 def run_entropy_figure(run, **kwargs) -> go.Figure:
     """:func:`entropy_figure` from the per-step importance summaries of a run's events
     (``entropy_ratio`` and ``ess / n`` of each class)."""
-    from dd_explore.viz._run import class_names
+    from dd_explore.viz.run_data import class_names
 
     _require_importance(run)
     steps, H, E, cls = [], [], [], None
@@ -243,7 +243,7 @@ def run_entropy_figure(run, **kwargs) -> go.Figure:
 def run_draw_count_figure(run, **kwargs) -> go.Figure:
     """:func:`draw_count_figure` of a run record's cumulative ``draw_counts``; the dashed line is the
     mean count per point (what uniform batches would give every point on average)."""
-    from dd_explore.viz._run import class_names
+    from dd_explore.viz.run_data import class_names
 
     counts = _numpy(run.draw_counts).reshape(-1)
     return draw_count_figure(counts, run.train_labels, expected=float(counts.mean()) if counts.size else None,
@@ -252,7 +252,7 @@ def run_draw_count_figure(run, **kwargs) -> go.Figure:
 
 def run_draw_count_embedding_figure(run, embedding: Embedding | np.ndarray, *, marked=None, **kwargs) -> go.Figure:
     """:func:`draw_count_embedding_figure` of a run record over an embedding of its train split."""
-    from dd_explore.viz._run import class_names
+    from dd_explore.viz.run_data import class_names
 
     return draw_count_embedding_figure(embedding, run.draw_counts, run.train_labels, marked=marked,
                                        class_names=class_names(run), **kwargs)

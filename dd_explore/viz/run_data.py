@@ -1,4 +1,5 @@
-"""Display facts of a distillation run record (``dd_explore.distill.RunRecord``): pixel statistics, class names."""
+"""Display facts of a distillation run record (``dd_explore.distill.RunRecord``): pixel statistics, class names
+(``dd_explore.viz.pixel_stats`` / ``dd_explore.viz.class_names``)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ def dataset_info(run) -> dict:
 
 
 def pixel_stats(run) -> tuple[list[float], list[float]]:
+    """(per-channel mean, per-channel std) of the run's data set, to show its images in pixel space."""
     info = dataset_info(run)
     return list(info["mean"]), list(info["std"])
 
 
 def class_names(run) -> list[str]:
+    """The run's class names, in label order."""
     return [str(c) for c in dataset_info(run)["classes"]]
