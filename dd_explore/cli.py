@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import importlib
 import logging
 import sys
@@ -18,20 +17,6 @@ COMMANDS = {
     "report": "dd_explore.report.command",
     "bench": "dd_explore.bench.command",
 }
-
-
-def parse_params(items: list[str]) -> dict:
-    """``["k=20", "kernel=rbf"]`` -> ``{"k": 20, "kernel": "rbf"}`` (values read as JSON when they parse)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--param must be KEY=VALUE; got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

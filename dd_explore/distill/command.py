@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 
-from dd_explore.cli import parse_params
+from dd_explore._params import parse_params
 
 HELP = "distill a data set (DM, KIP, DC, DSA, MTT; selection init; uniform or importance-sampled batches) into a run directory"
 

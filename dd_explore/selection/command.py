@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dd_explore.cli import parse_params
+from dd_explore._params import parse_params
 
 HELP = "choose IPC real images per class (sensitivity sampling or a coreset baseline) and write the selection"
 
