@@ -1,5 +1,5 @@
 """Dataset distillation: DM, KIP, DC, DSA and MTT over one loop, with selection inits and importance-sampled
-real batches (DESIGN.md section 1).
+real batches (docs/design.md, sections 3-4).
 
 >>> from dd_explore import data, distill
 >>> distill.list_methods()

@@ -1,4 +1,4 @@
-"""``sensitivity-kmeans``: k-means sensitivity sampling (DESIGN.md section 1, Phase 1).
+"""``sensitivity-kmeans``: k-means sensitivity sampling (docs/design.md, section 2.2).
 
 Bicriteria by k-means++ with ``k`` centers (default k = ipc), s(p) = d(p,B)^2/cost + 1/|P_b(p)|;
 m = ipc points drawn without replacement with probability s / sum(s); weights 1/(m * prob)
