@@ -26,6 +26,11 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (e.g. a method a test registered for itself)."""
+        self.get(name)
+        del self._factories[name]
+
     def get(self, name: str) -> Callable[..., T]:
         if not isinstance(name, str) or name not in self._factories:
             raise ValueError(

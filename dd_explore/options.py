@@ -176,58 +176,66 @@ def validate(options, prefix: str = "") -> None:
 # ---------------------------------------------------------------------------- CLI and docs
 @dataclass(frozen=True)
 class Entry:
-    """One option name across several options blocks: its meaning(s), rule and default per owner."""
+    """One option name across several options blocks: ``groups`` of (meaning, rule, owners) (one group when
+    every owner declares it alike) and ``defaults`` (owner, default)."""
 
     name: str
-    helps: tuple[tuple[str, tuple[str, ...]], ...]  # (meaning, owners)
-    rule: Rule
-    defaults: tuple[tuple[str, Any], ...]  # (owner, default)
+    groups: tuple[tuple[str, Rule, tuple[str, ...]], ...]
+    defaults: tuple[tuple[str, Any], ...]
+
+    @property
+    def rule(self) -> Rule:
+        return self.groups[0][1]
 
 
 def collect(blocks: Iterable[tuple[str, type]]) -> list[Entry]:
     """Merge options blocks (owner name, options class) by option name, in first-seen order."""
-    order: list[str] = []
-    helps: dict[str, dict[str, list[str]]] = {}
-    rules: dict[str, Rule] = {}
+    groups: dict[str, dict[tuple[str, str], tuple[Rule, list[str]]]] = {}
     defaults: dict[str, list[tuple[str, Any]]] = {}
     for owner, cls in blocks:
         for name, spec, value in declared(cls):
-            if name not in helps:
-                order.append(name)
-                helps[name], rules[name], defaults[name] = {}, spec.rule, []
-            helps[name].setdefault(spec.help, []).append(owner)
-            defaults[name].append((owner, value))
-    return [Entry(n, tuple((h, tuple(o)) for h, o in helps[n].items()), rules[n], tuple(defaults[n])) for n in order]
+            key = (spec.help, spec.rule.describe())
+            groups.setdefault(name, {}).setdefault(key, (spec.rule, []))[1].append(owner)
+            defaults.setdefault(name, []).append((owner, value))
+    return [Entry(n, tuple((h, rule, tuple(owners)) for (h, _), (rule, owners) in g.items()), tuple(defaults[n]))
+            for n, g in groups.items()]
 
 
 def _fmt(value) -> str:
     return "None" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
-def defaults_text(entry: Entry, all_owners: Sequence[str] = ()) -> str:
-    """"1.0" when every owner agrees (and all owners have it), else "dm 1.0, dc 0.1"."""
-    values = {_fmt(v) for _, v in entry.defaults}
-    owners = [o for o, _ in entry.defaults]
-    if len(values) == 1 and (not all_owners or set(owners) >= set(all_owners)):
-        return values.pop()
-    return ", ".join(f"{o} {_fmt(v)}" for o, v in entry.defaults)
+def defaults_text(entry: Entry) -> str:
+    """"128" when every owner has the same default, else "dm 1, dc/dsa 0.1, mtt 1000"."""
+    by_value: dict[str, list[str]] = {}
+    for owner, value in entry.defaults:
+        by_value.setdefault(_fmt(value), []).append(owner)
+    if len(by_value) == 1:
+        return next(iter(by_value))
+    return ", ".join(f"{'/'.join(owners)} {value}" for value, owners in by_value.items())
 
 
-def meaning_text(entry: Entry, all_owners: Sequence[str] = ()) -> str:
-    if len(entry.helps) == 1 and (not all_owners or set(entry.helps[0][1]) >= set(all_owners)):
-        return entry.helps[0][0]
-    return "; ".join(f"{'/'.join(owners)}: {h}" for h, owners in entry.helps)
+def _owners(owners: Sequence[str], all_owners: Sequence[str]) -> str:
+    return "" if not all_owners or set(owners) >= set(all_owners) else "/".join(owners) + ": "
+
+
+def meaning_text(entry: Entry, all_owners: Sequence[str] = (), with_rule: bool = True) -> str:
+    """The meaning (and accepted values) per group of owners, e.g. "dc/dm: blocks of the network (a positive int)"."""
+    parts = []
+    for h, rule, owners in entry.groups:
+        prefix = _owners(owners, all_owners)
+        parts.append(f"{prefix}{h}" + (f" ({rule.describe()})" if with_rule else ""))
+    return "; ".join(parts)
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, entries: Iterable[Entry],
               all_owners: Sequence[str] = ()) -> list[str]:
     """One ``--flag`` per entry (``--x/--no-x`` for booleans), default None (= the owner's default);
-    returns the dest names. The help says the meaning, the rule and each owner's default."""
+    returns the dest names. The help says the meaning, the accepted values and each owner's default."""
     dests = []
     for e in entries:
         flag = "--" + e.name.replace("_", "-")
-        text = (f"{meaning_text(e, all_owners)}. {e.rule.describe()[0].upper()}{e.rule.describe()[1:]}; "
-                f"default {defaults_text(e, all_owners)}").replace("%", "%%")
+        text = f"{meaning_text(e, all_owners)}; default {defaults_text(e)}".replace("%", "%%")
         if e.rule.kind == "bool":
             parser.add_argument(flag, dest=e.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
@@ -238,9 +246,11 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, entries
 
 
 def markdown_table(entries: Iterable[Entry], all_owners: Sequence[str] = ()) -> str:
-    """| option | meaning | accepts | default | as a Markdown table."""
+    """| option | meaning | accepts | default | as a Markdown table (a row per meaning)."""
     lines = ["| option | meaning | accepts | default |", "|---|---|---|---|"]
     for e in entries:
-        cells = [f"`{e.name}`", meaning_text(e, all_owners), e.rule.describe(), defaults_text(e, all_owners)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        for i, (h, rule, owners) in enumerate(e.groups):
+            defaults = Entry(e.name, (e.groups[i],), tuple((o, v) for o, v in e.defaults if o in owners))
+            cells = [f"`{e.name}`", _owners(owners, all_owners) + h, rule.describe(), defaults_text(defaults)]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -11,38 +11,45 @@ from dd_explore._params import parse_params
 
 HELP = "distill a data set (DM, KIP, DC, DSA, MTT; selection init; uniform or importance-sampled batches) into a run directory"
 
-# flag -> option name of dd_explore.distill.run (only passed when given)
-OPTION_FLAGS = {
-    "lr_img": float, "lr_labels": float, "lr_net": float, "batch_real": int, "width": int, "depth": int,
-    "kernel": str, "outer_loop": int, "inner_loop": int, "gamma": float, "refresh": int, "pool": int,
-    "drop_top": float, "weighting": str, "probe": str, "probe_epochs": int,
-    "segment": str, "syn_steps": int, "expert_epochs": int, "num_experts": int, "expert_seed": int, "expert_dir": str,
-}
+
+def option_entries():
+    """The declared options of every registered method, then the importance options (for flags and docs)."""
+    from dd_explore.distill.importance import ImportanceOptions
+    from dd_explore.distill.methods import METHODS
+    from dd_explore.options import collect
+
+    names = METHODS.names()
+    methods = collect((name, METHODS.get(name).Options) for name in names)
+    return methods, collect([("importance", ImportanceOptions)]), names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from dd_explore.distill.engine import list_inits
+    from dd_explore.distill.methods import METHODS
+    from dd_explore.options import add_flags
+
+    methods = METHODS.names()
+    steps = ", ".join(f"{m} {METHODS.get(m).default_steps}" for m in methods)
     p.add_argument("--dataset", default="mnist5k", help="data set name (default: mnist5k)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets")
-    p.add_argument("--method", default="dm", help="dm (default), kip, dc, dsa or mtt")
+    p.add_argument("--method", default="dm", choices=methods, help="distillation method (default: dm)")
     p.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
-    p.add_argument("--init", default="random",
-                   help="random (default), herding, kcenter, sensitivity-kmeans, sensitivity-kmeans-stratified, "
-                        "sensitivity-krr or noise")
-    p.add_argument("--batches", default="uniform", choices=None, help="uniform (default) or importance")
-    p.add_argument("--steps", type=int, default=None, help="steps to reach (default: the method's, dm/kip/mtt 1000, dc/dsa 200)")
+    p.add_argument("--init", default="random", choices=list_inits(), metavar="INIT",
+                   help=f"initial set: a selection method or noise, one of {list_inits()} (default: random)")
+    p.add_argument("--batches", default="uniform", choices=["uniform", "importance"],
+                   help="how real batches are drawn (default: uniform)")
+    p.add_argument("--steps", type=int, default=None, help=f"steps to reach (default: the method's, {steps})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="run directory (must be empty or new, unless --resume/--overwrite)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     mode.add_argument("--overwrite", action="store_true", help="delete the run files in --out and start over")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    for name, kind in OPTION_FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
-                       help=f"method/importance option {name} (default: the method's)")
-    p.add_argument("--learn-labels", action="store_true", default=None, help="KIP: learn the labels too")
-    p.add_argument("--no-dsa", dest="dsa", action="store_false", default=None, help="DM/MTT: no DSA augmentation")
+    method_entries, importance_entries, _ = option_entries()
+    add_flags(p.add_argument_group("method options (each method's default where not given)"), method_entries, methods)
+    add_flags(p.add_argument_group("importance options (with --batches importance)"), importance_entries)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other method or importance option, repeatable (values read as JSON when they parse)")
+                   help="any method or importance option, repeatable (values read as JSON when they parse)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default steps/20)")
     p.add_argument("--snapshot-every", type=int, default=None, help="steps between image snapshots (default steps/50)")
     p.add_argument("--evaluate", action="store_true", help="protocol accuracy of the initial and final set (metrics.json)")
@@ -76,10 +83,11 @@ def run(args) -> int:
     from dd_explore.distill import LogProgress, run as distill_run
 
     options = parse_params(args.param)
-    for name in list(OPTION_FLAGS) + ["learn_labels", "dsa"]:
-        value = getattr(args, name)
+    method_entries, importance_entries, _ = option_entries()
+    for entry in method_entries + importance_entries:
+        value = getattr(args, entry.name)
         if value is not None:
-            options[name] = value
+            options[entry.name] = value
     for name in ("eval_runs", "eval_epochs", "eval_every"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -107,3 +115,30 @@ def run(args) -> int:
                   f"{m['protocol']['epochs']} epochs)")
     print(f"run directory: {result.out}")
     return 0
+
+
+def options_markdown() -> dict[str, str]:
+    """The docs tables of the method options and the importance options (docs/distill.md holds them)."""
+    from dd_explore.options import markdown_table
+
+    methods, importance, names = option_entries()
+    return {"methods": markdown_table(methods, names), "importance": markdown_table(importance)}
+
+
+def write_options_docs(path) -> None:
+    """Rewrite the generated tables of ``path`` (between ``<!-- options:NAME -->`` markers)."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text()
+    for name, table in options_markdown().items():
+        head, tail = f"<!-- options:{name} -->\n", f"<!-- /options:{name} -->"
+        start, end = text.index(head) + len(head), text.index(tail)
+        text = text[:start] + table + text[end:]
+    path.write_text(text)
+
+
+if __name__ == "__main__":  # python -m dd_explore.distill.command docs/distill.md
+    import sys
+
+    write_options_docs(sys.argv[1])

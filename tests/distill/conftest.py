@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -21,7 +24,24 @@ def small():
     def options(method: str) -> dict:
         return dict(SMALL[method])
 
+    options.methods = frozenset(SMALL)
     return options
+
+
+def _load_contract():
+    spec = importlib.util.spec_from_file_location("dd_explore_tests_contract", Path(__file__).with_name("contract.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONTRACT = _load_contract()
+
+
+@pytest.fixture
+def contract():
+    """The checks every method gets (contract.py)."""
+    return CONTRACT
 
 
 @pytest.fixture(autouse=True)

@@ -189,19 +189,8 @@ def test_stop_from_another_thread(digits):
 
 
 @pytest.mark.parametrize("method", distill.list_methods())
-def test_resume_equals_uninterrupted(method, digits, tmp_path, small):
-    kw = dict(method=method, ipc=2, init="random", batches="importance", seed=3, device="cpu", refresh=1,
-              probe_warmup_epochs=3, **small(method))
-    full = distill.run(digits, steps=4, out=tmp_path / "full", **kw)
-    distill.run(digits, steps=2, out=tmp_path / "r", **kw)
-    resumed = distill.run(digits, steps=4, out=tmp_path / "r", resume=True, **kw)
-    assert resumed.steps_done == 4
-    assert torch.equal(resumed.images, full.images)
-    np.testing.assert_array_equal(resumed.losses, full.losses)
-    a, b = load_run(tmp_path / "full"), load_run(tmp_path / "r")
-    np.testing.assert_array_equal(a.draw_counts, b.draw_counts)
-    np.testing.assert_array_equal(a.q, b.q)
-    assert [e["drawn"] for e in a.events] == [e["drawn"] for e in b.events]
+def test_resume_equals_uninterrupted(method, digits, tmp_path, small, contract):
+    contract.check_resume_equals_uninterrupted(method, digits, tmp_path, small(method))
 
 
 # ---------------------------------------------------------------------------- refusing and bad input

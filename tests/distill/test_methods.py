@@ -10,41 +10,18 @@ from dd_explore.distill.methods import METHODS
 
 @pytest.mark.parametrize("batches", ["uniform", "importance"])
 @pytest.mark.parametrize("method", distill.list_methods())
-def test_every_method_runs_on_cpu(method, batches, digits, small):
-    seen = []
-    extra = dict(refresh=2, probe_warmup_epochs=3) if batches == "importance" else {}
-    res = distill.run(digits, method, ipc=2, init="random", batches=batches, steps=3, device="cpu", seed=0,
-                      callbacks=[seen.append], **small(method), **extra)
-    assert res.images.shape == (20, 1, 8, 8) and res.images.device.type == "cpu"
-    assert torch.equal(res.labels, torch.arange(10).repeat_interleave(2))
-    assert torch.isfinite(res.images).all() and np.isfinite(res.losses).all() and len(res.losses) == 3
-    assert not torch.equal(res.images, res.initial_images)
-    assert [i.step for i in seen] == [1, 2, 3] and all(i.method == method for i in seen)
-    info = seen[-1]
-    assert torch.equal(info.images, res.images) and info.images.requires_grad is False
-    labels = digits.train.labels.numpy()
-    for c, drawn in enumerate(info.drawn):
-        assert len(drawn) > 0 and (labels[drawn] == c).all()
-    if batches == "importance":
-        assert info.importance is not None and len(info.importance) == 10
-        assert all(1 <= s.ess <= s.n + 1e-6 and s.entropy_ratio <= 1 + 1e-9 for s in info.importance)
-        assert seen[0].refreshed and not seen[1].refreshed and seen[2].refreshed
-        assert seen[0].probe_time > 0 and res.probe_share > 0
-    else:
-        assert info.importance is None and res.probe_share == 0
+def test_every_method_runs_on_cpu(method, batches, digits, small, contract):
+    contract.check_runs_on_cpu(method, batches, digits, small(method))
 
 
 @pytest.mark.parametrize("method", distill.list_methods())
-def test_same_seed_same_result_other_seed_differs(method, digits, small):
-    kw = dict(ipc=1, init="noise", steps=2, device="cpu", **small(method))
-    a = distill.run(digits, method, seed=1, **kw)
-    b = distill.run(digits, method, seed=1, **kw)
-    c = distill.run(digits, method, seed=2, **kw)
-    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+def test_same_seed_same_result_other_seed_differs(method, digits, small, contract):
+    contract.check_deterministic(method, digits, small(method))
 
 
-def test_registry_and_defaults():
-    assert distill.list_methods() == ["dc", "dm", "dsa", "kip", "mtt"]
+def test_registry_and_defaults(small):
+    assert {"dc", "dm", "dsa", "kip", "mtt"} <= set(distill.list_methods())
+    assert small.methods == set(distill.list_methods()), "every method needs small test settings in conftest.SMALL"
     for name in distill.list_methods():
         cls = METHODS.get(name)
         assert cls.name == name and cls.default_steps > 0 and cls.default_probe in ("network", "method")

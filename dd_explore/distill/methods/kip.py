@@ -37,7 +37,7 @@ class KIPOptions:
     lr_img: float = option(0.01, "Adam learning rate of the support images", Number())
     lr_labels: float = option(0.01, "Adam learning rate of the support targets (learn_labels)", Number())
     learn_labels: bool = option(False, "learn the support set's label vectors too", Flag())
-    batch_real: int = option(64, "real images per class per step", Int())
+    batch_real: int = option(64, "real images per class per draw", Int())
 
 
 def ntk_kernel(x: torch.Tensor, z: torch.Tensor, depth: int, weight_var: float, bias_var: float,
