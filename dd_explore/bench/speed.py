@@ -3,7 +3,7 @@ probe's share), selection time against n for every selection method, ``kmeans_se
 scikit-learn ``KMeans`` (ratio, one process), its scaling in n with peak memory, peak memory of the
 distillation runs, and the live dashboard's overhead.
 
-The selection measurements are the helpers of :mod:`dd_explore.selection.benchmark`; the dashboard is
+The selection measurements are the helpers of :mod:`dd_explore.bench.selection`; the dashboard is
 :class:`dd_explore.widgets.LiveDashboard` used headless (its figures are updated, nothing is displayed).
 Writes ``speed.csv`` (one measurement a row) and ``speed.md``.
 """
@@ -172,7 +172,7 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
 
 def selection_speed(plan: SpeedPlan, device: torch.device) -> list[dict]:
     """select() time of every selection method against n, k-means vs scikit-learn, k-means scaling."""
-    from dd_explore.selection import benchmark
+    from dd_explore.bench import selection as benchmark
 
     rows = []
     dev = "cuda" if device.type == "cuda" else "cpu"

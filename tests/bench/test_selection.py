@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dd_explore.selection.benchmark import bench_kmeans_vs_sklearn, bench_scaling, bench_select_methods
+from dd_explore.bench.selection import bench_kmeans_vs_sklearn, bench_scaling, bench_select_methods
 
 
 def test_bench_kmeans_vs_sklearn_small():
@@ -21,7 +21,7 @@ def test_bench_scaling_and_methods_small():
 def test_bench_select_methods_small_n():
     """n below the warm-up slice (50 per class) still times every method."""
     from dd_explore.selection import list_methods
-    from dd_explore.selection.benchmark import bench_select_methods
+    from dd_explore.bench.selection import bench_select_methods
 
     rows = bench_select_methods(ns=(200,), d=8, ipc=3)
     assert sorted(r.method for r in rows) == sorted(list_methods())

@@ -1,4 +1,4 @@
-"""Speed and memory measurements of the selection code (called by ``dd-explore bench``).
+"""Speed and memory measurements of the selection code (``dd_explore.bench.speed`` calls them for ``dd-explore bench``).
 
 - :func:`bench_kmeans_vs_sklearn`: ``kmeans_sensitivity`` against scikit-learn ``KMeans(n_init=1).fit`` on
   the same float32 data (a seeded mixture of k Gaussians), side by side in one process.
