@@ -1,0 +1,7 @@
+"""``python -m dd_explore ...`` is ``dd-explore ...``."""
+
+import sys
+
+from dd_explore.cli import main
+
+sys.exit(main())
