@@ -220,8 +220,9 @@ def _now() -> str:
 
 
 def eval_seed(plan: Plan, seed: int) -> int:
-    """The seed of the first evaluation network of ``seed`` (networks r use eval_seed + r)."""
-    return plan.eval_seed + 100 * int(seed)
+    """The evaluation seed of bench seed ``seed`` (``evaluate`` spawns its networks from it; the networks
+    of different evaluation seeds do not overlap)."""
+    return plan.eval_seed + int(seed)
 
 
 class _Runner:

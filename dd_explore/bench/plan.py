@@ -115,7 +115,7 @@ class Cell:
     def fingerprint(self, plan: "Plan") -> str:
         """Hash of everything that determines this cell's result (cell, dataset, evaluation model)."""
         payload = {"cell": self.to_dict(), "dataset": plan.dataset, "eval_width": plan.eval_width,
-                   "eval_seed": plan.eval_seed}
+                   "eval_seed": plan.eval_seed, "eval_networks": "SeedSequence"}  # rows of seed + r networks redone
         if self.control == "lr-tuned":
             payload["tune"] = {"grid": list(plan.lr_grid), "seed": plan.tune_seed, "val": plan.val_fraction}
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -126,8 +126,8 @@ class Plan:
     """Cells x seeds plus what is shared: the data set, the evaluation network width and seeds, and the
     grid of image-learning-rate factors (of the method's default) of the lr-tuned control, tuned with
     ``tune_seed`` on a stratified ``val_fraction`` of the training split. Seed ``s`` of every cell is
-    evaluated with the networks seeded ``eval_seed + 100 s + r`` (r < eval_runs), so the cells' seed-``s``
-    results share their evaluation networks (paired)."""
+    evaluated with evaluation seed ``eval_seed + s`` (``evaluate`` spawns one child seed per network from
+    it), so the cells' seed-``s`` results share their evaluation networks (paired)."""
 
     name: str
     dataset: str

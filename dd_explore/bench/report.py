@@ -84,7 +84,8 @@ def table_markdown(plan: Plan, summaries: Sequence[CellSummary], *, dataset=None
              f"- command: `{command}`" if command else "- command: (API call)",
              f"- seeds: {list(plan.seeds)}; each seed's set is evaluated by the same networks in every cell "
              f"(ConvNet-3 width {plan.eval_width}, instance norm, SGD lr 0.01 momentum 0.9 wd 5e-4, batch 256, "
-             f"lr x0.1 at half, no augmentation); networks seeded {plan.eval_seed} + 100 seed + r",
+             f"lr x0.1 at half, no augmentation); evaluation seed {plan.eval_seed} + seed "
+             "(its networks spawned with numpy's SeedSequence)",
              "- evaluation epochs: " + ", ".join(f"{'whole split' if i == 0 else f'IPC {i}'} {e}" for i, e in epochs)
              + " (the field's protocol: 300)",
              "- accuracy: mean ± std (ddof 0) over every evaluation network of every seed; Δ: mean over shared seeds "

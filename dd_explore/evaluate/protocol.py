@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dd_explore._random import seeded
 from dd_explore.data.dataset import Split
 from dd_explore.device import resolve_device
 from dd_explore.train import sgd_epochs
@@ -130,6 +131,12 @@ def train_network(
     return net
 
 
+def run_seed_pairs(seed: int, runs: int) -> list[tuple[int, int]]:
+    """(network-init seed, data-order seed) of each of ``runs`` evaluation networks: the first two words of
+    the children of ``numpy.random.SeedSequence(seed).spawn(runs)`` (see :func:`evaluate`)."""
+    return [(int(a), int(b)) for a, b in (c.generate_state(2, np.uint32) for c in np.random.SeedSequence(seed).spawn(runs))]
+
+
 def evaluate(
     images,
     labels,
@@ -151,13 +158,21 @@ def evaluate(
 
     ``labels``: (n,) class ids or (n, C) soft targets (probabilities). ``augment(x, generator)``, if given,
     is applied to each training batch (e.g. DSA augmentation; the field then trains 1000 epochs).
-    Each run ``r`` initializes its network and data order from ``seed + r``; global RNG state is untouched.
+    Seeds: ``seed`` (a non-negative int) is spread over the runs with ``numpy.random.SeedSequence(seed)
+    .spawn(runs)``: run ``r`` takes child ``r``, whose first word seeds its network's initialization and
+    second word its data order (and augmentations). The children of different seeds do not overlap (with
+    ``seed + r``, seed 0's second network was seed 1's first), and run ``r``'s network does not depend on
+    ``runs`` (the first networks of a 2-run and a 5-run evaluation are the same). Torch's global RNG
+    state is left as it was (:func:`dd_explore._random.seeded`).
     """
     from tqdm.auto import tqdm
 
     from dd_explore import models
 
     _positive("runs", runs)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    seed = int(seed)
     _positive("epochs", epochs)
     _positive("batch_size", batch_size)
     _positive("lr", lr, (int, float))
@@ -176,12 +191,13 @@ def evaluate(
     start = time.perf_counter()
     accs: list[float] = []
     bar = tqdm(range(runs), desc=f"evaluate {model} x{runs}", disable=not progress, leave=False)
+    run_seeds = run_seed_pairs(seed, runs)
     for r in bar:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + r)
+        init_seed, order_seed = run_seeds[r]
+        with seeded(init_seed):
             net = models.create(model, channels=images.shape[1], num_classes=num_classes,
                                 image_size=tuple(images.shape[2:]), **kwargs).to(dev)
-        gen = torch.Generator().manual_seed(seed + r)
+        gen = torch.Generator().manual_seed(order_seed)
         train_network(net, images, labels, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       batch_size=batch_size, generator=gen, augment=augment, device=dev)
         accs.append(accuracy(net, test_x, test_y, dev))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dd_explore._random import seeded
 from dd_explore.selection import _checks
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,7 @@ def convnet_embeddings(images: torch.Tensor, seed: int, device: torch.device, ba
     c, h, w = (int(s) for s in images.shape[1:])
     kw = dict(CONVNET_DEFAULTS)
     kw.update(options or {})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = models.create("convnet", channels=c, num_classes=2, image_size=(h, w), **kw)
     net = net.to(device).eval()
     out = []
