@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 
@@ -38,30 +39,52 @@ class Callback:
         pass
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run tells its callbacks before ``on_start`` (read through :class:`RunControl`)."""
+
+    config: dict
+    out: Any
+    dataset: Any
+    device: Any
+    steps: int
+    start_step: int
+    initial_images: Any
+    initial_labels: Any
+    selection: Any
+
+
 class RunControl:
-    """Shared between the loop and its callbacks: stop and checkpoint requests, run facts, metrics.
+    """Shared between the loop and its callbacks: stop and checkpoint requests, the run's facts, metrics.
 
     Create one yourself and pass ``run(..., control=ctl)`` to stop a run from another thread before or
-    while it runs. The loop fills in ``config``, ``out``, ``dataset``, ``steps``, ``start_step``,
-    ``initial_images``/``initial_labels``, ``selection`` and ``metrics`` (a dict the evaluation
-    callback fills) before ``on_start``.
+    while it runs (:meth:`stop`, :meth:`request_checkpoint`: safe from any thread). Once the run starts,
+    the read-only ``config``, ``out``, ``dataset``, ``device``, ``steps``, ``start_step``,
+    ``initial_images``/``initial_labels`` and ``selection`` describe it; ``metrics`` is the dict the
+    evaluation callback fills; :meth:`synthetic`, :meth:`importance_q` and :meth:`draw_counts` read the
+    live state.
     """
 
     def __init__(self):
         self._stop = threading.Event()
         self._checkpoint = threading.Event()
-        self.config: dict = {}
-        self.out = None
-        self.dataset = None
-        self.device = None
-        self.steps = 0
-        self.start_step = 0
-        self.initial_images = None
-        self.initial_labels = None
-        self.selection = None
-        self.metrics: dict = {}
+        self._facts: RunFacts | None = None
         self._engine = None
+        self.metrics: dict = {}
 
+    # ------------------------------------------------------------ set by the run (engine only)
+    def attach(self, facts: RunFacts, engine, metrics: dict) -> None:
+        """Called by :func:`dd_explore.distill.run` before the callbacks start."""
+        self._facts, self._engine, self.metrics = facts, engine, metrics
+
+    def checkpoint_requested(self) -> bool:
+        """True once after :meth:`request_checkpoint` (the loop consumes the request)."""
+        if self._checkpoint.is_set():
+            self._checkpoint.clear()
+            return True
+        return False
+
+    # ------------------------------------------------------------ requests (any thread)
     def stop(self) -> None:
         """Ask the run to stop after the current step (safe from any thread)."""
         self._stop.set()
@@ -73,6 +96,22 @@ class RunControl:
     def request_checkpoint(self) -> None:
         """Ask for a checkpoint after the current step."""
         self._checkpoint.set()
+
+    # ------------------------------------------------------------ the run's facts and live state
+    def _fact(self, name: str):
+        if self._facts is None:
+            return {"config": {}, "steps": 0, "start_step": 0}.get(name)
+        return getattr(self._facts, name)
+
+    config = property(lambda self: self._fact("config"), doc="what config.json holds")
+    out = property(lambda self: self._fact("out"), doc="the run directory (a Path) or None")
+    dataset = property(lambda self: self._fact("dataset"), doc="the Dataset being distilled")
+    device = property(lambda self: self._fact("device"), doc="the torch.device of the run")
+    steps = property(lambda self: self._fact("steps"), doc="the target number of steps")
+    start_step = property(lambda self: self._fact("start_step"), doc="steps done before this call (resume)")
+    initial_images = property(lambda self: self._fact("initial_images"), doc="the set before step 1")
+    initial_labels = property(lambda self: self._fact("initial_labels"), doc="its labels")
+    selection = property(lambda self: self._fact("selection"), doc="the init's Selection, or None")
 
     def synthetic(self):
         """The current (images, labels, targets) on the CPU, detached."""

@@ -32,9 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     steps = ", ".join(f"{m} {METHODS.get(m).default_steps}" for m in methods)
     p.add_argument("--dataset", default="mnist5k", help="data set name (default: mnist5k)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets")
-    p.add_argument("--method", default="dm", choices=methods, help="distillation method (default: dm)")
+    p.add_argument("--method", default="dm", help=f"distillation method, one of {methods} (default: dm)")
     p.add_argument("--ipc", type=int, default=10, help="images per class (default 10)")
-    p.add_argument("--init", default="random", choices=list_inits(), metavar="INIT",
+    p.add_argument("--init", default="random",
                    help=f"initial set: a selection method or noise, one of {list_inits()} (default: random)")
     p.add_argument("--batches", default="uniform", choices=["uniform", "importance"],
                    help="how real batches are drawn (default: uniform)")

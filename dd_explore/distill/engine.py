@@ -29,6 +29,7 @@ from dd_explore.distill.callbacks import (
     OnStep,
     ProgressBar,
     RunControl,
+    RunFacts,
     StopRun,
     soft_labels,
 )
@@ -357,6 +358,32 @@ def _initial_set(dataset: Dataset, init: str, ipc: int, seed: int, generator: to
     return dataset.train.images.cpu()[idx].clone(), labels, selection
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run is, validated and resolved (defaults filled in), before anything is written."""
+
+    dataset: Dataset
+    method: str
+    ipc: int
+    init: str
+    batches: str
+    steps: int
+    seed: int
+    device: torch.device
+    method_options: dict
+    importance: ImportanceOptions
+    refresh: int
+    evaluation: Evaluation | None
+    callbacks: tuple
+    checkpoint_every: int
+    snapshot_every: int
+    progress: bool
+    out: Path | None
+    resume: bool
+    overwrite: bool
+    config: dict
+
+
 def run(
     dataset: Dataset | str,
     method: str = "dm",
@@ -397,7 +424,33 @@ def run(
     after the current step with a final checkpoint (``result.stopped``); Ctrl-C or an exception writes
     the checkpoint of the last completed step, then propagates.
     """
-    # ------------------------------------------------------------ validate (nothing written yet)
+    spec = validate_run(dataset, method, ipc, init, batches, steps, callbacks, device, seed, out, resume, overwrite,
+                        evaluate, checkpoint_every, snapshot_every, progress, options)
+    saved_state, old_metrics = read_run_dir(spec)
+    engine = _Engine(spec.dataset, METHODS.create(spec.method, **spec.method_options), spec.ipc, spec.batches,
+                     spec.importance, spec.refresh, spec.seed, spec.device, progress=spec.progress)
+    selection = None
+    if saved_state is not None:
+        initial = (saved_state["initial_images"], saved_state["initial_labels"])
+        if (spec.out / "init").is_dir():
+            from dd_explore.selection import Selection
+
+            selection = Selection.load(spec.out / "init")
+    else:
+        images0, labels0, selection = _initial_set(spec.dataset, spec.init, spec.ipc, spec.seed, engine.gens["init"])
+        initial = (images0, labels0)
+    engine.method.setup(engine.ctx, initial[0], initial[1])
+    if saved_state is not None:
+        engine.restore(saved_state)
+    prepare_run_dir(spec)
+    return _Loop(spec, engine, initial, selection, control if control is not None else RunControl(),
+                 old_metrics).run()
+
+
+# ---------------------------------------------------------------------------- 1. validate -> RunSpec
+def validate_run(dataset, method, ipc, init, batches, steps, callbacks, device, seed, out, resume, overwrite,
+                 evaluate, checkpoint_every, snapshot_every, progress, options) -> RunSpec:
+    """Check every argument of :func:`run` (ValueError naming it, its rule and value) and resolve the defaults."""
     if isinstance(dataset, str):
         from dd_explore import data
 
@@ -438,16 +491,14 @@ def run(
     evaluation = _evaluation_callback(evaluate)
     if evaluation is not None:
         evaluation.check()
-    user_callbacks = _as_callbacks(callbacks)
-    if control is None:
-        control = RunControl()
+    user_callbacks = tuple(_as_callbacks(callbacks))
     checkpoint_every = checkpoint_every or max(1, steps // 20)
     snapshot_every = snapshot_every or max(1, steps // 50)
     importance_cfg = None
     if batches == "importance":
         probe = imp.probe if imp.probe != "auto" else method_cls.default_probe
         importance_cfg = dict(imp.to_dict(), refresh=refresh, probe=probe)
-    from dd_explore.distill.rundir import FORMAT, config_differences, versions
+    from dd_explore.distill.rundir import FORMAT, versions
 
     config = {
         "format": FORMAT,
@@ -461,91 +512,101 @@ def run(
         "versions": versions(),
     }
     out_path = Path(out) if out is not None else None
-    saved_state = None
-    old_metrics: dict = {}
-    if out_path is not None:
-        if out_path.exists() and not out_path.is_dir():
-            raise ValueError(f"out must be a directory; {out_path} is a file")
-        non_empty = out_path.exists() and any(out_path.iterdir())
-        if non_empty and not (resume or overwrite):
-            raise FileExistsError(f"out directory {out_path} is not empty; pass resume=True (--resume) to continue "
-                                  "the run in it or overwrite=True (--overwrite) to start over")
-        if resume and non_empty:
-            cfg_path = out_path / "config.json"
-            if not cfg_path.exists():
-                raise ValueError(f"cannot resume: {out_path} is not a run directory (no config.json)")
-            saved_cfg = json.loads(cfg_path.read_text())
-            diff = config_differences(saved_cfg, config)
-            if diff:
-                raise ValueError(f"cannot resume {out_path}: it was made with a different configuration; "
-                                 f"differing keys (saved -> new): {'; '.join(diff)}")
-            if (out_path / "checkpoint.pt").exists():
-                saved_state = torch.load(out_path / "checkpoint.pt", weights_only=True, map_location="cpu")
-                if (out_path / "metrics.json").exists():
-                    old_metrics = json.loads((out_path / "metrics.json").read_text())
+    if out_path is not None and out_path.exists() and not out_path.is_dir():
+        raise ValueError(f"out must be a directory; {out_path} is a file")
+    return RunSpec(dataset=dataset, method=method, ipc=ipc, init=init, batches=batches, steps=int(steps),
+                   seed=int(seed), device=dev, method_options=method_opts, importance=imp, refresh=refresh,
+                   evaluation=evaluation, callbacks=user_callbacks, checkpoint_every=checkpoint_every,
+                   snapshot_every=snapshot_every, progress=bool(progress), out=out_path, resume=bool(resume),
+                   overwrite=bool(overwrite), config=config)
 
-    # ------------------------------------------------------------ set up (the initial set before any write)
-    engine = _Engine(dataset, m, ipc, batches, imp, refresh, seed, dev, progress=bool(progress))
-    selection = None
-    if saved_state is not None:
-        initial = (saved_state["initial_images"], saved_state["initial_labels"])
-        if (out_path / "init").is_dir():
-            from dd_explore.selection import Selection
 
-            selection = Selection.load(out_path / "init")
-    else:
-        images0, labels0, selection = _initial_set(dataset, init, ipc, seed, engine.gens["init"])
-        initial = (images0, labels0)
-    m.setup(engine.ctx, initial[0], initial[1])
-    if saved_state is not None:
-        engine.restore(saved_state)
-    if out_path is not None:
-        if overwrite and out_path.exists():
-            from dd_explore.distill.rundir import clear_run_files
+# ---------------------------------------------------------------------------- 2. the run directory
+def read_run_dir(spec: RunSpec) -> tuple[dict | None, dict]:
+    """(checkpoint state or None, saved metrics) of the run in ``spec.out`` for a resume; refuses a non-empty
+    directory without resume/overwrite and a resume whose configuration differs. Writes nothing."""
+    out = spec.out
+    if out is None or not out.exists() or not any(out.iterdir()):
+        return None, {}
+    if not (spec.resume or spec.overwrite):
+        raise FileExistsError(f"out directory {out} is not empty; pass resume=True (--resume) to continue "
+                              "the run in it or overwrite=True (--overwrite) to start over")
+    if not spec.resume:
+        return None, {}
+    from dd_explore.distill.rundir import CHECKPOINT, PREVIOUS_CHECKPOINT, config_differences, load_checkpoint
+    from dd_explore._io import read_json
 
-            clear_run_files(out_path)
-        out_path.mkdir(parents=True, exist_ok=True)
-    start = engine.step
-    if start:
-        logger.info("resuming %s at step %d of %d", out_path, start, steps)
-    # the recorder first (a step is on disk before another callback can end the run), then the user's
-    cbs: list[Callback] = []
-    if out_path is not None:
-        from dd_explore.distill.rundir import Recorder
+    cfg_path = out / "config.json"
+    if not cfg_path.exists():
+        raise ValueError(f"cannot resume: {out} is not a run directory (no config.json)")
+    diff = config_differences(read_json(cfg_path), spec.config)
+    if diff:
+        raise ValueError(f"cannot resume {out}: it was made with a different configuration; "
+                         f"differing keys (saved -> new): {'; '.join(diff)}")
+    if not ((out / CHECKPOINT).exists() or (out / PREVIOUS_CHECKPOINT).exists()):
+        return None, {}
+    state = load_checkpoint(out)
+    metrics = read_json(out / "metrics.json") if (out / "metrics.json").exists() else {}
+    return state, metrics
 
-        cbs += [Recorder(out_path, snapshot_every), CheckpointEvery(checkpoint_every)]
-    cbs += user_callbacks
-    if evaluation is not None:
-        cbs.append(evaluation)
-    if progress:
-        cbs.append(ProgressBar())
-    control.config, control.out, control.dataset, control.device = config, out_path, dataset, dev
-    control.steps, control.start_step = int(steps), start
-    control.initial_images, control.initial_labels, control.selection = initial[0], initial[1], selection
-    control.metrics = old_metrics
-    control._engine = engine
 
-    def finish(stop_reason):
+def prepare_run_dir(spec: RunSpec) -> None:
+    """Clear the run files of an overwritten directory and create it (the first write of a run)."""
+    if spec.out is None:
+        return
+    if spec.overwrite and spec.out.exists():
+        from dd_explore.distill.rundir import clear_run_files
+
+        clear_run_files(spec.out)
+    spec.out.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------- 3. the loop
+class _Loop:
+    """Runs the steps of ``engine`` with the callbacks, checkpoints and the final result."""
+
+    def __init__(self, spec: RunSpec, engine: _Engine, initial, selection, control: RunControl, metrics: dict):
+        self.spec, self.engine, self.initial, self.selection, self.control = spec, engine, initial, selection, control
+        self.start = engine.step
+        if self.start:
+            logger.info("resuming %s at step %d of %d", spec.out, self.start, spec.steps)
+        # the recorder first (a step is on disk before another callback can end the run), then the user's
+        cbs: list[Callback] = []
+        if spec.out is not None:
+            from dd_explore.distill.rundir import Recorder
+
+            cbs += [Recorder(spec.out, spec.snapshot_every), CheckpointEvery(spec.checkpoint_every)]
+        cbs += list(spec.callbacks)
+        if spec.evaluation is not None:
+            cbs.append(spec.evaluation)
+        if spec.progress:
+            cbs.append(ProgressBar())
+        self.callbacks = cbs
+        self.started: list[Callback] = []
+        control.attach(RunFacts(config=spec.config, out=spec.out, dataset=spec.dataset, device=spec.device,
+                                steps=spec.steps, start_step=self.start, initial_images=initial[0],
+                                initial_labels=initial[1], selection=selection), engine, metrics)
+
+    def result(self, stop_reason: str | None) -> DistillResult:
+        spec, engine = self.spec, self.engine
         images, labels, targets = engine.synthetic_cpu()
         total = float(sum(engine.step_times))
         probe_total = float(sum(engine.probe_times))
         return DistillResult(
-            images=images, labels=labels, targets=targets, initial_images=initial[0], initial_labels=initial[1],
-            selection=selection, method=method, ipc=ipc, init=init, batches=batches, seed=int(seed), steps=int(steps),
-            steps_done=engine.step, stopped=stop_reason is not None, stop_reason=stop_reason,
-            losses=np.array(engine.losses), step_times=np.array(engine.step_times),
-            probe_times=np.array(engine.probe_times), total_time=total, probe_time=probe_total,
-            probe_share=probe_total / total if total > 0 else 0.0, metrics=control.metrics, config=config,
-            out=out_path)
+            images=images, labels=labels, targets=targets, initial_images=self.initial[0],
+            initial_labels=self.initial[1], selection=self.selection, method=spec.method, ipc=spec.ipc,
+            init=spec.init, batches=spec.batches, seed=spec.seed, steps=spec.steps, steps_done=engine.step,
+            stopped=stop_reason is not None, stop_reason=stop_reason, losses=np.array(engine.losses),
+            step_times=np.array(engine.step_times), probe_times=np.array(engine.probe_times), total_time=total,
+            probe_time=probe_total, probe_share=probe_total / total if total > 0 else 0.0,
+            metrics=self.control.metrics, config=spec.config, out=spec.out)
 
-    started: list[Callback] = []
-
-    def end(state, reason, exc=None):
+    def end(self, state, reason, exc=None):
         """Final checkpoint from ``state`` and on_end (started callbacks); errors here do not hide ``exc``."""
         try:
-            engine.checkpoint(state, config, started, initial, final=True)
-            result = finish(reason)
-            for cb in started:
+            self.engine.checkpoint(state, self.spec.config, self.started, self.initial, final=True)
+            result = self.result(reason)
+            for cb in self.started:
                 cb.on_end(result)
             return result
         except BaseException as second:
@@ -554,42 +615,46 @@ def run(
             logger.error("could not write the final checkpoint after %r: %r", exc, second)
             return None
 
-    # ------------------------------------------------------------ run
-    try:
-        for cb in cbs:
-            cb.on_start(control)
-            started.append(cb)
-    except StopRun:
-        return end(engine.capture(), "stop")
-    except BaseException as exc:
-        end(engine.capture(), "interrupt" if isinstance(exc, KeyboardInterrupt) else "error", exc)
-        raise
-    if start == 0:
-        engine.checkpoint(engine.capture(), config, cbs, initial)
-    while engine.step < steps and not control.stop_requested:
-        pre = engine.capture()
-        try:
-            info = engine.do_step(int(steps))
-        except BaseException as exc:
-            engine.restore(pre)
-            end(pre, "interrupt" if isinstance(exc, KeyboardInterrupt) else "error", exc)
-            raise
-        recorded = out_path is None  # the recorder (first callback) has written this step's event
+    def run(self) -> DistillResult:
+        engine, control, cbs, config = self.engine, self.control, self.callbacks, self.spec.config
+        steps = self.spec.steps
         try:
             for cb in cbs:
-                cb.on_step(info)
-                recorded = True
-            if control._checkpoint.is_set():
-                control._checkpoint.clear()
-                engine.checkpoint(engine.capture(), config, cbs, initial)
+                cb.on_start(control)
+                self.started.append(cb)
         except StopRun:
-            return end(engine.capture(), "stop")
+            return self.end(engine.capture(), "stop")
         except BaseException as exc:
-            if not recorded:
-                # interrupted (e.g. Ctrl-C, SIGTERM) before the step's event was on disk: end at the previous
-                # step, so the final checkpoint and events.jsonl agree (load_run drops a later or torn event)
-                engine.restore(pre)
-            end(engine.capture(), "interrupt" if isinstance(exc, KeyboardInterrupt) else "error", exc)
+            self.end(engine.capture(), _reason(exc), exc)
             raise
-    reason = "stop" if engine.step < steps else None
-    return end(engine.capture(), reason)
+        if self.start == 0:
+            engine.checkpoint(engine.capture(), config, cbs, self.initial)
+        while engine.step < steps and not control.stop_requested:
+            pre = engine.capture()
+            try:
+                info = engine.do_step(steps)
+            except BaseException as exc:
+                engine.restore(pre)
+                self.end(pre, _reason(exc), exc)
+                raise
+            recorded = self.spec.out is None  # the recorder (first callback) has written this step's event
+            try:
+                for cb in cbs:
+                    cb.on_step(info)
+                    recorded = True
+                if control.checkpoint_requested():
+                    engine.checkpoint(engine.capture(), config, cbs, self.initial)
+            except StopRun:
+                return self.end(engine.capture(), "stop")
+            except BaseException as exc:
+                if not recorded:
+                    # interrupted (e.g. Ctrl-C, SIGTERM) before the step's event was on disk: end at the previous
+                    # step, so the final checkpoint and events.jsonl agree (load_run drops a later or torn event)
+                    engine.restore(pre)
+                self.end(engine.capture(), _reason(exc), exc)
+                raise
+        return self.end(engine.capture(), "stop" if engine.step < steps else None)
+
+
+def _reason(exc: BaseException) -> str:
+    return "interrupt" if isinstance(exc, KeyboardInterrupt) else "error"
