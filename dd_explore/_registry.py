@@ -21,6 +21,8 @@ class Registry(Generic[T]):
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if isinstance(factory, type) and hasattr(factory, "name") and not factory.__dict__.get("name"):
+                factory.name = name  # a class learns its registered name
             self._factories[name] = factory
             return factory
 

@@ -139,8 +139,9 @@ class ImageOptions(ModelOptions):
 class DistillMethod:
     """Base class of the distillation methods (one module each, registered in ``METHODS``).
 
-    Subclasses set ``name``, ``Options`` (a frozen dataclass whose fields are declared with
-    :func:`dd_explore.options.option`), ``default_steps``, ``default_probe`` and ``default_refresh``, and
+    Subclasses set ``Options`` (a frozen dataclass whose fields are declared with
+    :func:`dd_explore.options.option`), ``default_steps``, ``default_probe`` and ``default_refresh``
+    (``name`` is set by ``METHODS.register``), and
     implement ``setup``, ``step``, ``synthetic``, ``state_dict`` and ``load_state_dict``. Methods that learn
     images through a network subclass :class:`ImageMethod`, which does all of that but ``step``.
     """

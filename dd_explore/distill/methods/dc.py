@@ -69,11 +69,8 @@ def match_distance(gw_syn: list[torch.Tensor], gw_real: list[torch.Tensor]) -> t
 
 @METHODS.register("dc")
 class DC(ImageMethod):
-    name = "dc"
     Options = DCOptions
-    default_steps = 200
-    default_probe = "method"
-    default_refresh = 1
+    default_steps, default_probe, default_refresh = 200, "method", 1
 
     def loops(self, ipc: int) -> tuple[int, int]:
         outer, inner = default_loops(ipc)

@@ -40,11 +40,8 @@ class DMOptions(ImageOptions):
 
 @METHODS.register("dm")
 class DM(ImageMethod):
-    name = "dm"
     Options = DMOptions
-    default_steps = 1000
-    default_probe = "network"
-    default_refresh = 10
+    default_steps, default_probe, default_refresh = 1000, "network", 10
 
     def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
         o = self.options

@@ -24,5 +24,4 @@ class DSAOptions(DCOptions):
 
 @METHODS.register("dsa")
 class DSAMethod(DC):
-    name = "dsa"
     Options = DSAOptions

@@ -68,11 +68,8 @@ def rbf_kernel(x: torch.Tensor, z: torch.Tensor, gamma: float) -> torch.Tensor:
 
 @METHODS.register("kip")
 class KIP(DistillMethod):
-    name = "kip"
     Options = KIPOptions
-    default_steps = 1000
-    default_probe = "method"
-    default_refresh = 10
+    default_steps, default_probe, default_refresh = 1000, "method", 10
 
     def kernel(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         o = self.options

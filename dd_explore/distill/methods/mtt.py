@@ -93,11 +93,8 @@ EXPERT_OPTIONS = ("model", "width", "depth", "norm", "pooling", "lr_teacher", "n
 
 @METHODS.register("mtt")
 class MTT(ImageMethod):
-    name = "mtt"
     Options = MTTOptions
-    default_steps = 1000
-    default_probe = "network"
-    default_refresh = 10
+    default_steps, default_probe, default_refresh = 1000, "network", 10
 
     def check_batches(self, batches: str) -> None:
         if batches != "uniform" and self.options.segment == "buffer":
@@ -118,16 +115,39 @@ class MTT(ImageMethod):
         self.buffer = self._experts(ctx, drawn if o.expert_seed is None else o.expert_seed)
 
     def _experts(self, ctx: MethodContext, seed: int) -> list[list[list[torch.Tensor]]]:
-        """The expert buffer for ``seed``: from ``expert_dir`` when it holds it, else trained (and saved there)."""
+        """The expert buffer for ``seed``: from ``expert_dir`` when it holds it, else trained (and saved there).
+        A buffer file that cannot be read or does not hold this buffer's shape is reported (a warning naming
+        it and what is wrong) and trained again, overwriting it."""
+        import logging
+
+        from dd_explore._io import damage, where, write_torch
+
         o = self.options
         if o.expert_dir is None:
             return self._train_experts(ctx, torch.Generator().manual_seed(seed))
         path = Path(o.expert_dir) / f"mtt-experts-{self.buffer_key(ctx, seed)}.pt"
         if path.exists():
-            saved = torch.load(path, weights_only=True, map_location="cpu")
-            return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
-        from dd_explore.distill.rundir import write_torch
+            shapes = [tuple(p.shape) for p in self.net.parameters()]
+            epochs = o.max_start_epoch + o.expert_epochs
 
+            def fits(buf) -> bool:  # num_experts trajectories of epochs + 1 parameter sets of this network
+                return isinstance(buf, list) and len(buf) == o.num_experts and all(
+                    isinstance(traj, list) and len(traj) == epochs + 1 and all(
+                        isinstance(params, list)
+                        and [tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in params] == shapes
+                        for params in traj)
+                    for traj in buf)
+
+            try:
+                saved = torch.load(path, weights_only=True, map_location="cpu")
+                problem = None if fits(saved) else (f"does not hold {o.num_experts} expert trajectories of "
+                                                    f"{epochs + 1} parameter sets of this network")
+            except Exception as exc:  # noqa: BLE001 - any failure to read the file means it is damaged
+                problem = f"is truncated or corrupt (torch.load: {damage(exc)})"
+            if problem is None:
+                return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
+            logging.getLogger(__name__).warning("MTT expert buffer %s %s; training the experts again and "
+                                                "overwriting it", where(path), problem)
         buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_torch(path, [[[p.cpu() for p in params] for params in traj] for traj in buffer])  # atomic
