@@ -235,11 +235,13 @@ def _budget(name: str) -> _Budget:
                    "see docs/bench.md",),
         )
     if name == "complete":
-        every = ("dm", "kip", "dc", "dsa", "mtt")
+        from dd_explore.distill.methods import METHODS
+
+        every = tuple(METHODS.names())  # every registered method
         pairs = [(m, i) for m in every for i in (1, 10, 50) if not (m in ("dc", "dsa") and i == 50)]
         return _Budget(
             seeds=(0, 1, 2, 3, 4), methods=every, ipcs=(1, 10, 50),
-            steps={(m, i): (200 if m in ("dc", "dsa") else 1000) for m, i in pairs},
+            steps={(m, i): METHODS.get(m).default_steps for m, i in pairs},
             eval_epochs={1: 300, 10: 300, 50: 300}, whole_epochs=300,
             grid={(m, i): "factorial" for m, i in pairs},
             inits={m: inits_for(m) for m in every},
