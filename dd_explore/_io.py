@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable
 
 __all__ = ["atomic_write", "write_bytes", "write_text", "write_lines", "write_json", "write_torch", "write_npz",
-           "is_temp_name", "file_mode", "read_json", "read_npz", "where", "damage"]
+           "write_npz_compressed", "is_temp_name", "file_mode", "read_json", "read_npz", "where", "damage"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -96,6 +96,15 @@ def write_npz(path: str | Path, **arrays) -> Path:
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    return write_bytes(path, buf.getvalue())
+
+
+def write_npz_compressed(path: str | Path, **arrays) -> Path:
+    """``np.savez_compressed(**arrays)``."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
     return write_bytes(path, buf.getvalue())
 
 

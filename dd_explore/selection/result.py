@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from dd_explore._io import damage, read_json, read_npz, where, write_npz_compressed, write_text
+
 _ARRAY_FIELDS = ("candidates", "chosen", "centers", "center_indices", "assignment", "distances_sq",
                  "cluster_sizes", "leverage", "residual_sq", "residual_term")
 
@@ -133,37 +135,40 @@ class Selection:
                 value = getattr(d, name)
                 if value is not None:
                     arrays[f"class{i}__{name}"] = value
-        np.savez_compressed(directory / "selection.npz", **arrays)
+        write_npz_compressed(directory / "selection.npz", **arrays)  # each file atomic (dd_explore._io)
         summary = self.to_dict()
         summary["per_class_meta"] = [
             {"label": int(d.label), "cost": d.cost, "d_eff": d.d_eff, "filled": int(d.filled), "note": d.note}
             for d in self.per_class
         ]
-        (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text(directory / "summary.json", json.dumps(summary, indent=2))
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> "Selection":
-        """Read a selection written by :meth:`save`."""
+        """Read a selection written by :meth:`save`. :class:`ValueError` naming the file and what is wrong when
+        one of the two is missing, truncated, corrupt or incomplete."""
         directory = Path(directory)
         npz_path, json_path = directory / "selection.npz", directory / "summary.json"
         for p in (npz_path, json_path):
             if not p.is_file():
                 raise ValueError(f"directory must hold selection.npz and summary.json; {p} is missing")
-        meta = json.loads(json_path.read_text())
-        with np.load(npz_path) as z:
-            arrays = {k: z[k] for k in z.files}
-        per_class = []
-        for i, m in enumerate(meta["per_class_meta"]):
-            kw = {name: arrays.get(f"class{i}__{name}") for name in _ARRAY_FIELDS}
-            per_class.append(ClassDetails(label=m["label"], cost=m["cost"], d_eff=m["d_eff"], filled=m["filled"],
-                                          note=m["note"], **kw))
-        return cls(
-            method=meta["method"], ipc=meta["ipc"], features=meta["features"], random_state=meta["random_state"],
-            indices=arrays["indices"], labels=arrays["labels"], weights=arrays["weights"],
-            probabilities=arrays["probabilities"], scores=arrays["scores"], per_class=tuple(per_class),
-            delta=meta["delta"], params=meta["params"], feature_dim=meta.get("feature_dim"),
-        )
+        meta = read_json(json_path)
+        arrays = read_npz(npz_path, ("indices", "labels", "weights", "probabilities", "scores"))
+        try:
+            per_class = []
+            for i, m in enumerate(meta["per_class_meta"]):
+                kw = {name: arrays.get(f"class{i}__{name}") for name in _ARRAY_FIELDS}
+                per_class.append(ClassDetails(label=m["label"], cost=m["cost"], d_eff=m["d_eff"], filled=m["filled"],
+                                              note=m["note"], **kw))
+            return cls(
+                method=meta["method"], ipc=meta["ipc"], features=meta["features"], random_state=meta["random_state"],
+                indices=arrays["indices"], labels=arrays["labels"], weights=arrays["weights"],
+                probabilities=arrays["probabilities"], scores=arrays["scores"], per_class=tuple(per_class),
+                delta=meta["delta"], params=meta["params"], feature_dim=meta.get("feature_dim"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{where(json_path)} is not a complete selection summary ({damage(exc)})") from exc
 
 
 def _jsonable(value):
