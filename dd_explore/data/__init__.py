@@ -1,4 +1,5 @@
-"""Data: embedded real sets (``digits``, ``mnist5k``), torchvision sets from a local folder, user arrays.
+"""Data: embedded real sets (``digits``, ``mnist5k``), torchvision sets from a local folder, your own image
+folders (``imagefolder``: one subfolder per class), user arrays.
 
 >>> from dd_explore import data
 >>> ds = data.load("mnist5k")
@@ -13,23 +14,39 @@ from pathlib import Path
 from dd_explore.data.arrays import from_arrays
 from dd_explore.data.dataset import Dataset, Split
 from dd_explore.data.embedded import load_digits, load_mnist5k
+from dd_explore.data.folder import from_folder
 from dd_explore.data.torchvision_sets import SPECS as _TV_SPECS
 from dd_explore.data.torchvision_sets import load_torchvision
 
 EMBEDDED = ("digits", "mnist5k")
 TORCHVISION = tuple(_TV_SPECS)
+FOLDER = ("imagefolder",)
+FOLDER_OPTIONS = ("image_size", "channels", "test_fraction", "random_state", "on_error", "mean", "std", "progress")
 
 
 def list_datasets() -> list[str]:
-    return list(EMBEDDED) + list(TORCHVISION)
+    return list(EMBEDDED) + list(TORCHVISION) + list(FOLDER)
 
 
-def load(name: str, root: str | Path | None = None, download: bool = False) -> Dataset:
+def load(name: str, root: str | Path | None = None, download: bool = False, **options) -> Dataset:
     """Load a data set by name.
 
     Embedded sets (``digits``, ``mnist5k``) need nothing. torchvision sets (``mnist``, ``fashion_mnist``,
     ``cifar10``, ``cifar100``, ``svhn``) are read from ``root`` and downloaded only if ``download=True``.
+    ``imagefolder`` reads your own images from ``root`` (one subfolder per class; see :func:`from_folder`,
+    whose options -- ``image_size``, ``channels``, ``test_fraction``, ``random_state``, ``on_error`` --
+    are passed through).
     """
+    if name == "imagefolder":
+        unknown = sorted(set(options) - set(FOLDER_OPTIONS))
+        if unknown:
+            raise ValueError(f"imagefolder options must be among {list(FOLDER_OPTIONS)}; got {unknown}")
+        if root is None:
+            raise ValueError("dataset 'imagefolder' needs root= (the CLI: --root DIR), a folder with one subfolder "
+                             "of images per class")
+        return from_folder(root, **options)
+    if options:
+        raise ValueError(f"options {sorted(options)} apply to dataset 'imagefolder' only; got them for {name!r}")
     if name == "digits":
         return load_digits()
     if name == "mnist5k":
@@ -39,4 +56,19 @@ def load(name: str, root: str | Path | None = None, download: bool = False) -> D
     raise ValueError(f"dataset must be one of {list_datasets()}; got {name!r}")
 
 
-__all__ = ["Dataset", "Split", "from_arrays", "list_datasets", "load"]
+def load_described(info: dict, root: str | Path | None = None) -> Dataset:
+    """Load the data set a ``Dataset.describe()`` dict (e.g. a run config's ``run.dataset``) names.
+
+    An image folder is read from the root it recorded, or from ``root`` when given (the folder moved);
+    other sets by name, with ``root`` for torchvision sets.
+    """
+    source = info.get("source") or {}
+    if source.get("loader") == "imagefolder":
+        opts = {k: source[k] for k in ("image_size", "channels", "test_fraction", "random_state", "on_error")
+                if source.get(k) is not None}
+        return from_folder(root if root is not None else source.get("root"), name=info.get("name", "imagefolder"),
+                           **opts)
+    return load(info["name"], root=root)
+
+
+__all__ = ["Dataset", "Split", "from_arrays", "from_folder", "list_datasets", "load", "load_described"]

@@ -90,7 +90,10 @@ def stratified_split(y: np.ndarray, test_per_class: int | float, random_state: i
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         idx = idx[rng.permutation(len(idx))]
-        k = int(test_per_class) if isinstance(test_per_class, (int, np.integer)) else int(round(test_per_class * len(idx)))
+        if isinstance(test_per_class, (int, np.integer)):
+            k = int(test_per_class)
+        else:  # a fraction: at least one image on each side when the class has two or more
+            k = min(max(int(round(test_per_class * len(idx))), 1), len(idx) - 1)
         if not 0 < k < len(idx):
             raise ValueError(f"test split must leave at least one image per class in train and test; class {c} has {len(idx)} images, asked for {k} in test")
         test_idx.append(idx[:k])

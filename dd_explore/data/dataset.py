@@ -42,6 +42,7 @@ class Dataset:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    source: dict | None = None  # how to load it again (e.g. an image folder's root); in describe()
 
     @property
     def num_classes(self) -> int:
@@ -73,7 +74,14 @@ class Dataset:
         return (pixels - mean) / std
 
     def to(self, device: torch.device | str) -> "Dataset":
-        return Dataset(self.name, self.train.to(device), self.test.to(device), self.classes, self.mean, self.std)
+        return Dataset(self.name, self.train.to(device), self.test.to(device), self.classes, self.mean, self.std,
+                       self.source)
+
+    def with_source(self, source: dict | None) -> "Dataset":
+        """The same data set recording ``source`` (how to load it again, e.g. ``{"loader": "imagefolder",
+        "root": ...}``)."""
+        return Dataset(self.name, self.train, self.test, self.classes, self.mean, self.std,
+                       None if source is None else dict(source))
 
     def describe(self) -> dict:
         """A JSON-serializable summary (recorded in run configs)."""
@@ -85,4 +93,5 @@ class Dataset:
             "test_size": len(self.test),
             "mean": list(self.mean),
             "std": list(self.std),
+            **({"source": dict(self.source)} if self.source is not None else {}),
         }

@@ -55,16 +55,24 @@ HOW = {
 
 
 def load_dataset_for(record, root: str | Path | None = None):
-    """The data set a run used, loaded by the name in its config, or None when it cannot be loaded here."""
+    """The data set a run used, loaded from its config (by name; an image folder from the root the run
+    recorded, or ``root`` when given), or None when it cannot be loaded here."""
     from dd_explore import data
 
-    name = record.config.get("run", {}).get("dataset", {}).get("name")
+    info = record.config.get("run", {}).get("dataset", {})
+    name = info.get("name")
     if not name:
         return None
+    source = info.get("source") or {}
     try:
-        return data.load(name, root=root)
+        return data.load_described(info, root=root)
     except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
-        logger.warning("report: cannot load data set %r (%s); views of real images are left out", name, exc)
+        if source.get("loader") == "imagefolder":
+            hint = (f"the run read its images from {source.get('root')}; pass --root DIR (dataset=... in Python) "
+                    "with the folder's new place")
+        else:
+            hint = "pass --root DIR for torchvision sets, or dataset=... in Python"
+        logger.warning("report: cannot load data set %r (%s); views of real images are left out (%s)", name, exc, hint)
         return None
 
 
@@ -156,8 +164,11 @@ def write_report(
     if dataset is None:
         dataset = load_dataset_for(record, root=root)
         if dataset is None:
+            src = record.config.get("run", {}).get("dataset", {}).get("source") or {}
+            where_from = (f" (the run read its images from the folder {src.get('root')}; pass --root DIR with its "
+                          "new place)" if src.get("loader") == "imagefolder" else "; pass dataset= or --root")
             dataset_note = ("The run's data set could not be loaded here, so the views of real images (thumbnails, "
-                            "embedding, draw counts on the embedding) are left out; pass dataset= or --root.")
+                            f"embedding, draw counts on the embedding) are left out{where_from}.")
     if dataset is not None:
         _check_dataset(dataset, record)
 

@@ -12,7 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="the HTML file to write (default: DIR/report.html)")
     p.add_argument("--embedding", choices=("umap", "pca"), default="umap",
                    help="2-D map of the real points: umap (cached after the first time) or pca (fast); default umap")
-    p.add_argument("--root", default=None, help="folder of torchvision data sets, when the run used one")
+    p.add_argument("--root", default=None,
+                   help="folder of torchvision data sets, when the run used one; for an imagefolder run the folder "
+                        "is found from the run's config, --root overrides it (the folder moved)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: ~/.cache/dd_explore/embeddings)")
 
 
