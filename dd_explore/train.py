@@ -51,6 +51,8 @@ def sgd_epochs(
     chunk: int | None = None,
     lr_drop_at: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    momentum_reset: bool = False,
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
     """Train ``net`` for ``epochs`` epochs on (``images``, ``labels``) with ``optimizer``; returns the last
     batch's loss.
@@ -58,8 +60,14 @@ def sgd_epochs(
     ``labels``: (n,) class ids or (n, C) probabilities. ``forward``: logits of a batch (default ``net``);
     ``chunk``: images per forward/backward pass (gradients accumulated; None: the whole batch);
     ``lr_drop_at``: the epoch from which every group's learning rate is 0.1x its starting value;
+    ``momentum_reset``: at ``lr_drop_at`` also clear the optimizer's state (momentum buffers), as the
+    reference evaluation code does by building a new optimizer there;
+    ``loss(logits, y, x)``: the batch loss instead of the mean cross-entropy (``x`` the batch as the network
+    saw it, after ``augment``; e.g. a teacher's temperature-scaled KL); not with ``chunk``;
     ``on_epoch(epoch, loss)``: called after each epoch (e.g. to keep MTT's trajectory, or a progress bar).
     """
+    if loss is not None and chunk is not None:
+        raise ValueError("loss and chunk exclude each other: a custom loss trains on the whole batch; got both")
     forward = forward if forward is not None else net
     params = [p for group in optimizer.param_groups for p in group["params"]]
     start_lr = [group["lr"] for group in optimizer.param_groups]
@@ -70,6 +78,8 @@ def sgd_epochs(
         if lr_drop_at is not None and epoch == lr_drop_at:
             for group, lr in zip(optimizer.param_groups, start_lr):
                 group["lr"] = lr * 0.1
+            if momentum_reset:
+                optimizer.state.clear()
         order = torch.randperm(n, generator=generator).to(images.device)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
@@ -79,10 +89,10 @@ def sgd_epochs(
             if augment is not None:
                 x = augment(x, generator)
             if chunk is None:
-                loss = F.cross_entropy(forward(x), y)
+                value = F.cross_entropy(forward(x), y) if loss is None else loss(forward(x), y, x)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                last = loss.detach()
+                value.backward()
+                last = value.detach()
             else:
                 grads, last = _grads_and_loss(forward, params, x, y, None, chunk)
                 for p, g in zip(params, grads):

@@ -1,8 +1,9 @@
-"""The field's evaluation protocol: train fresh networks on a (synthetic or coreset) set, test on real data.
+"""The field's evaluation protocols: train fresh networks on a (synthetic or coreset) set, test on real data.
 
-Defaults follow DC/DSA/DM/MTT: ConvNet-3 (width 128, instance norm, ReLU, avg-pool), SGD lr 0.01,
-momentum 0.9, weight decay 5e-4, batch 256, 300 epochs (1000 with DSA augmentation), lr x0.1 at half,
-mean +- std over >= 5 fresh networks.
+The default ``plain`` protocol: ConvNet-3 (width 128, instance norm, ReLU, avg-pool), SGD lr 0.01,
+momentum 0.9, weight decay 5e-4, batch 256, 300 epochs, lr x0.1 at half, no augmentation, mean +- std over
+fresh networks. The presets ``dsa``/``dm`` and ``dc`` reproduce the reference implementations' evaluation
+(:mod:`dd_explore.evaluate.presets`); every result carries the resolved :class:`Protocol`.
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from dd_explore._random import seeded
-from dd_explore.data.dataset import Split
+from dd_explore.data.dataset import Dataset, Split
 from dd_explore.device import resolve_device
 from dd_explore.train import sgd_epochs
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """Everything that defines an evaluation, recorded next to every result."""
+    """Everything that defines an evaluation, recorded next to every result: the numbers that ran.
+
+    ``name``: the preset it came from (``plain``, ``dsa``, ``dm``, ``dc``; docs/evaluate.md); ``epochs``:
+    passes over the set; ``lr_drop_epoch``: the first epoch at 0.1x ``lr`` (None: constant);
+    ``momentum_reset``: the optimizer's momentum buffers cleared there (the reference builds a new
+    optimizer); ``augment``/``augment_params``: the augmentation of every training batch; ``labels``:
+    "hard" (class ids, cross-entropy), "soft" (probabilities, soft cross-entropy) or "teacher-kl"
+    (temperature-scaled KL to ``teacher``); ``zca``: the whitening the images and the test split were
+    evaluated in (None: none); ``seed``: the evaluation seed the networks are spawned from.
+    """
 
     model: str = "convnet"
     model_kwargs: dict = field(default_factory=dict)
@@ -36,6 +46,16 @@ class Protocol:
     lr_schedule: str = "x0.1 at epoch epochs//2"
     augment: str | None = None
     seed: int = 0
+    name: str = "plain"
+    schedule: str = "half"
+    lr_drop_epoch: int | None = 150
+    momentum_reset: bool = False
+    augment_params: dict | None = None
+    labels: str = "hard"
+    temperature: float | None = None
+    teacher: dict | None = None
+    zca: dict | None = None
+    reference: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,12 +142,21 @@ def train_network(
     generator: torch.Generator,
     augment: Callable | None = None,
     device: torch.device,
+    lr_drop_epoch: int | None | str = "half",
+    momentum_reset: bool = False,
+    loss: Callable | None = None,
 ) -> torch.nn.Module:
-    """Train ``net`` with SGD (lr x0.1 at half) on (images, labels); hard or soft labels."""
+    """Train ``net`` with SGD on (images, labels); hard or soft labels (or ``loss(logits, y, x)``).
+
+    ``lr_drop_epoch``: the first epoch at 0.1x ``lr`` ("half": ``epochs // 2``, the plain protocol; None:
+    constant); ``momentum_reset``: clear the momentum buffers there (the reference's new optimizer)."""
+    if lr_drop_epoch == "half":
+        lr_drop_epoch = epochs // 2 if epochs > 1 else None
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sgd_epochs(net, images.to(device), labels.to(device), opt, epochs=epochs, batch_size=batch_size,
-               generator=generator, augment=augment, lr_drop_at=epochs // 2 if epochs > 1 else None)
+               generator=generator, augment=augment, lr_drop_at=lr_drop_epoch, momentum_reset=momentum_reset,
+               loss=loss)
     return net
 
 
@@ -137,27 +166,189 @@ def run_seed_pairs(seed: int, runs: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in (c.generate_state(2, np.uint32) for c in np.random.SeedSequence(seed).spawn(runs))]
 
 
+@dataclass(frozen=True)
+class CrossArchResult:
+    """One :class:`EvalResult` per architecture (``rows``), paired by seed: run ``r`` of every row used
+    the same ``run_seeds[r]`` (network-init word, data-order and augmentation word)."""
+
+    rows: tuple[EvalResult, ...]
+    seed: int
+    run_seeds: tuple[tuple[int, int], ...]
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(r.protocol.model for r in self.rows)
+
+    def row(self, model: str) -> EvalResult:
+        for r in self.rows:
+            if r.protocol.model == model:
+                return r
+        raise ValueError(f"model must be one of {list(self.models)}; got {model!r}")
+
+    def to_dict(self) -> dict:
+        return {"rows": [r.to_dict() for r in self.rows], "seed": self.seed, "run_seeds": [list(p) for p in self.run_seeds],
+                "paired": "run r of every architecture uses run_seeds[r]"}
+
+    def table(self) -> str:
+        """Markdown: one row per architecture, mean +- std (%) and each network."""
+        lines = ["| model | accuracy % (mean ± std) | networks | epochs | augmentation |", "|---|---|---|---|---|"]
+        for r in self.rows:
+            p = r.protocol
+            nets = ", ".join(f"{100 * a:.1f}" for a in r.accuracies)
+            lines.append(f"| {p.model} | {100 * r.mean:.2f} ± {100 * r.std:.2f} | {nets} | {p.epochs} | {p.augment or 'none'} |")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+_FIELDS = ("runs", "epochs", "lr", "momentum", "weight_decay", "batch_size")
+
+
+def make_protocol(protocol="plain", *, channels: int, model: str | None = None, model_kwargs: dict | None = None,
+                  runs=None, epochs=None, lr=None, momentum=None, weight_decay=None, batch_size=None, augment=None,
+                  seed: int = 0, labels: str = "hard", temperature=None, teacher=None, zca=None):
+    """(resolved :class:`Protocol`, augmentation callable or None) of a preset name or a Protocol with the
+    given overrides (None: the preset's value). ``augment``: None (the preset's), "none" (no augmentation)
+    or a callable ``augment(x, generator)``. Validates every field (ValueError naming it)."""
+    from dd_explore import models as _models
+    from dd_explore.evaluate import presets
+
+    if isinstance(protocol, Protocol):
+        base = protocol
+        fields = {k: getattr(base, k) for k in _FIELDS}
+        fields.update(model=model or base.model, schedule=base.schedule, momentum_reset=base.momentum_reset)
+        aug_obj = _augment_from(base) if augment is None else None
+        name, reference = base.name, base.reference
+        kwargs = dict(base.model_kwargs) if model_kwargs is None else dict(model_kwargs)
+    elif isinstance(protocol, str):
+        fields = presets.preset_fields(protocol, channels=channels, model=model)
+        aug_obj = presets.build_augment(fields.pop("augment")) if augment is None else None
+        name, reference = protocol, presets.REFERENCE[protocol]
+        kwargs = dict(model_kwargs or {})
+    else:
+        raise ValueError(f"protocol must be one of {list(presets.PRESETS)} or a Protocol; got {protocol!r}")
+    for k, v in (("runs", runs), ("epochs", epochs), ("lr", lr), ("momentum", momentum),
+                 ("weight_decay", weight_decay), ("batch_size", batch_size)):
+        if v is not None:
+            fields[k] = v
+    if isinstance(augment, str):
+        if augment != "none":
+            raise ValueError(f"augment must be None (the protocol's), 'none' or a callable augment(x, generator); got {augment!r}")
+        aug_obj = None
+    elif augment is not None:
+        if not callable(augment):
+            raise ValueError(f"augment must be None (the protocol's), 'none' or a callable augment(x, generator); got {augment!r}")
+        aug_obj = augment
+    _positive("runs", fields["runs"])
+    _positive("epochs", fields["epochs"])
+    _positive("batch_size", fields["batch_size"])
+    _positive("lr", fields["lr"], (int, float))
+    _positive("momentum", fields["momentum"], (int, float), allow_zero=True)
+    _positive("weight_decay", fields["weight_decay"], (int, float), allow_zero=True)
+    _models.MODELS.get(fields["model"])  # unknown model -> ValueError listing valid names
+    drop = presets.lr_drop_epoch(fields["schedule"], fields["epochs"])
+    aug_name = None if aug_obj is None else getattr(aug_obj, "name", type(aug_obj).__name__)
+    aug_params = aug_obj.to_dict() if aug_obj is not None and hasattr(aug_obj, "to_dict") else None
+    proto = Protocol(
+        model=fields["model"], model_kwargs=kwargs, runs=fields["runs"], epochs=fields["epochs"], lr=float(fields["lr"]),
+        momentum=float(fields["momentum"]), weight_decay=float(fields["weight_decay"]), batch_size=fields["batch_size"],
+        lr_schedule=presets.describe_schedule(fields["schedule"], fields["epochs"], drop, fields["momentum_reset"]),
+        augment=aug_name, seed=int(seed), name=name, schedule=fields["schedule"], lr_drop_epoch=drop, momentum_reset=bool(fields["momentum_reset"]),
+        augment_params=aug_params, labels=labels, temperature=None if temperature is None else float(temperature),
+        teacher=teacher, zca=zca, reference=reference)
+    return proto, aug_obj
+
+
+def _augment_from(p: Protocol):
+    """Rebuild a recorded protocol's augmentation (ours only; a custom one must be passed again)."""
+    if p.augment is None:
+        return None
+    params = dict(p.augment_params or {})
+    if p.augment.startswith("dsa-eval:"):
+        from dd_explore.distill.augment import DSA
+        from dd_explore.evaluate.augmentations import DSAEval
+
+        return DSAEval(DSA(**{k: v for k, v in params.items() if k not in ("family", "parameters")}))
+    if p.augment.startswith("dc:"):
+        from dd_explore.evaluate.augmentations import DCAugment
+
+        return DCAugment(**{k: v for k, v in params.items() if k != "family"})
+    raise ValueError(f"protocol augmentation {p.augment!r} is not one of dd_explore's; pass augment= the callable")
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    return int(seed)
+
+
+def _check_models(model, models) -> list[str]:
+    from dd_explore import models as _models
+
+    if models is None:
+        return [model or None]
+    if model is not None:
+        raise ValueError(f"pass model or models, not both; got model={model!r} and models={models!r}")
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    models = list(models)
+    if not models:
+        raise ValueError("models must name at least one architecture; got none")
+    for m in models:
+        _models.MODELS.get(m)
+    dup = sorted({m for m in models if models.count(m) > 1})
+    if dup:
+        raise ValueError(f"models must be distinct; repeated: {dup}")
+    return models
+
+
+def _kwargs_for(name: str | None, model_kwargs, models_given: bool) -> dict | None:
+    if model_kwargs is None or not models_given:
+        return model_kwargs
+    return dict(model_kwargs.get(name, {}))
+
+
 def evaluate(
     images,
     labels,
     test,
-    model: str = "convnet",
-    runs: int = 5,
-    epochs: int = 300,
-    lr: float = 0.01,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    batch_size: int = 256,
+    model: str | None = None,
+    runs: int | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+    batch_size: int | None = None,
     model_kwargs: dict | None = None,
-    augment: Callable | None = None,
+    augment: Callable | str | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
-) -> EvalResult:
-    """Train ``runs`` fresh ``model`` networks on (images, labels) with the protocol; test accuracy on ``test``.
+    *,
+    protocol: str | Protocol = "plain",
+    models: Sequence[str] | str | None = None,
+    zca=None,
+    teacher=None,
+    temperature: float | None = None,
+) -> "EvalResult | CrossArchResult":
+    """Train ``runs`` fresh networks on (images, labels) with the protocol; test accuracy on ``test``.
 
-    ``labels``: (n,) class ids or (n, C) soft targets (probabilities). ``augment(x, generator)``, if given,
-    is applied to each training batch (e.g. DSA augmentation; the field then trains 1000 epochs).
+    ``protocol``: a preset, "plain" (default: ConvNet, 300 epochs, lr x0.1 at half, no augmentation),
+    "dsa"/"dm" (DSA on every batch, 1001 passes, the reference's schedule) or "dc" (DC's augmentation for
+    single-channel sets), or a recorded :class:`Protocol`; every other argument left None takes the
+    protocol's value and one given overrides it (recorded in the result's protocol). ``labels``: (n,) class
+    ids or (n, C) soft targets (probabilities). ``augment``: None (the protocol's), "none", or a callable
+    ``augment(x, generator)`` applied to each training batch. ``test``: a Split, an (images, labels) pair
+    or a Dataset (its test split).
+
+    ``models``: a list of architectures (or "convnet,alexnet,..."): returns a :class:`CrossArchResult` with
+    one row per architecture, paired by seed; ``model_kwargs`` then maps model names to their kwargs
+    (``{"convnet": {"width": 64}}``). ``zca``: a fitted :class:`~dd_explore.evaluate.zca.ZCA`: the images and
+    the test split are whitened with it first (pass images in the original space). ``teacher``: a
+    :class:`~dd_explore.evaluate.soft.Teacher` (or a network): the networks train on its
+    temperature-scaled KL on every (augmented) batch instead of ``labels`` (``temperature``, default 4).
+
     Seeds: ``seed`` (a non-negative int) is spread over the runs with ``numpy.random.SeedSequence(seed)
     .spawn(runs)``: run ``r`` takes child ``r``, whose first word seeds its network's initialization and
     second word its data order (and augmentations). The children of different seeds do not overlap (with
@@ -167,41 +358,82 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    from dd_explore import models
+    from dd_explore import models as _models
+    from dd_explore.evaluate.zca import ZCA, zca_of
 
-    _positive("runs", runs)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    seed = int(seed)
-    _positive("epochs", epochs)
-    _positive("batch_size", batch_size)
-    _positive("lr", lr, (int, float))
-    _positive("momentum", momentum, (int, float), allow_zero=True)
-    _positive("weight_decay", weight_decay, (int, float), allow_zero=True)
-    models.MODELS.get(model)  # unknown model -> ValueError listing valid names
+    seed = _check_seed(seed)
+    names = _check_models(model, models)
+    if models is not None and model_kwargs is not None:
+        if not isinstance(model_kwargs, dict) or any(not isinstance(v, dict) for v in model_kwargs.values()):
+            raise ValueError("with models=, model_kwargs must map model names to their kwargs, e.g. "
+                             f"{{'convnet': {{'width': 64}}}}; got {model_kwargs!r}")
+        extra = sorted(set(model_kwargs) - set(names))
+        if extra:
+            raise ValueError(f"model_kwargs names {extra}, which are not in models {names}")
+    test_space = None
+    if isinstance(test, Dataset):
+        test_space = zca_of(test)
+        test = test.test
     images, labels, test_x, test_y = _check_inputs(images, labels, test)
+    zca_record = None
+    if zca is not None:
+        if not isinstance(zca, ZCA):
+            raise ValueError(f"zca must be a fitted dd_explore.evaluate.zca.ZCA or None; got {type(zca).__name__}")
+        if test_space is not None:
+            raise ValueError("test is already ZCA-whitened (a whitened Dataset); pass zca=None and images in its space")
+        images, test_x = zca.transform(images), zca.transform(test_x)
+        zca_record = dict(zca.to_dict(), applied="to the images and the test split by evaluate")
+    elif test_space is not None:
+        zca_record = dict(test_space.to_dict(), applied="the test split was given whitened; images taken as whitened")
     num_classes = int(labels.shape[1]) if labels.ndim == 2 else int(max(int(labels.max()), int(test_y.max())) + 1)
+    loss, label_mode, teacher_record = None, ("soft" if labels.ndim == 2 else "hard"), None
+    if teacher is None and temperature is not None:
+        raise ValueError(f"temperature applies to teacher (soft-label) evaluation; got temperature={temperature!r} without a teacher")
     dev = resolve_device(device)
-    kwargs = dict(model_kwargs or {})
-    protocol = Protocol(
-        model=model, model_kwargs=kwargs, runs=runs, epochs=epochs, lr=float(lr), momentum=float(momentum),
-        weight_decay=float(weight_decay), batch_size=batch_size,
-        augment=getattr(augment, "name", type(augment).__name__) if augment is not None else None, seed=seed,
-    )
-    start = time.perf_counter()
-    accs: list[float] = []
-    bar = tqdm(range(runs), desc=f"evaluate {model} x{runs}", disable=not progress, leave=False)
-    run_seeds = run_seed_pairs(seed, runs)
-    for r in bar:
-        init_seed, order_seed = run_seeds[r]
-        with seeded(init_seed):
-            net = models.create(model, channels=images.shape[1], num_classes=num_classes,
-                                image_size=tuple(images.shape[2:]), **kwargs).to(dev)
-        gen = torch.Generator().manual_seed(order_seed)
-        train_network(net, images, labels, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                      batch_size=batch_size, generator=gen, augment=augment, device=dev)
-        accs.append(accuracy(net, test_x, test_y, dev))
-        bar.set_postfix(acc=f"{100 * np.mean(accs):.1f}%")
-    arr = np.array(accs)
-    return EvalResult(float(arr.mean()), float(arr.std()), tuple(float(a) for a in accs), protocol,
-                      int(images.shape[0]), time.perf_counter() - start)
+    if teacher is not None:
+        from dd_explore.evaluate.soft import kd_loss, teacher_info
+
+        temperature = 4.0 if temperature is None else temperature
+        loss = kd_loss(teacher, temperature)  # validates the temperature
+        teacher_record = teacher_info(teacher)
+        t_classes = teacher_record.get("num_classes")
+        if t_classes is not None and int(t_classes) != num_classes:
+            raise ValueError(f"teacher must output {num_classes} classes; it outputs {t_classes}")
+        (teacher.net if hasattr(teacher, "net") else teacher).to(dev)
+        label_mode = "teacher-kl"
+    plans = []
+    for name in names:
+        proto, aug = make_protocol(protocol, channels=int(images.shape[1]), model=name,
+                                   model_kwargs=_kwargs_for(name, model_kwargs, models is not None), runs=runs,
+                                   epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                   batch_size=batch_size, augment=augment, seed=seed, labels=label_mode,
+                                   temperature=temperature if teacher is not None else None, teacher=teacher_record,
+                                   zca=zca_record)
+        plans.append((proto, aug))
+    n_runs = {p.runs for p, _ in plans}
+    if len(n_runs) != 1:  # a Protocol argument with its own runs and several models: keep them paired
+        raise ValueError(f"every architecture must train the same number of runs to be paired; got {sorted(n_runs)}")
+    runs_ = n_runs.pop()
+    run_seeds = run_seed_pairs(seed, runs_)
+    results = []
+    for proto, aug in plans:
+        start = time.perf_counter()
+        accs: list[float] = []
+        bar = tqdm(range(runs_), desc=f"evaluate {proto.model} x{runs_}", disable=not progress, leave=False)
+        for r in bar:
+            init_seed, order_seed = run_seeds[r]
+            with seeded(init_seed):
+                net = _models.create(proto.model, channels=images.shape[1], num_classes=num_classes,
+                                     image_size=tuple(images.shape[2:]), **proto.model_kwargs).to(dev)
+            gen = torch.Generator().manual_seed(order_seed)
+            train_network(net, images, labels, epochs=proto.epochs, lr=proto.lr, momentum=proto.momentum,
+                          weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gen, augment=aug,
+                          device=dev, lr_drop_epoch=proto.lr_drop_epoch, momentum_reset=proto.momentum_reset, loss=loss)
+            accs.append(accuracy(net, test_x, test_y, dev))
+            bar.set_postfix(acc=f"{100 * np.mean(accs):.1f}%")
+        arr = np.array(accs)
+        results.append(EvalResult(float(arr.mean()), float(arr.std()), tuple(float(a) for a in accs), proto,
+                                  int(images.shape[0]), time.perf_counter() - start))
+    if models is None:
+        return results[0]
+    return CrossArchResult(tuple(results), seed, tuple(run_seeds))

@@ -73,3 +73,15 @@ class ConvNet(nn.Module):
 @MODELS.register("convnet")
 def _make_convnet(channels: int, num_classes: int, image_size, **kwargs) -> ConvNet:
     return ConvNet(channels, num_classes, tuple(image_size), **kwargs)
+
+
+@MODELS.register("convnet-bn")
+def _make_convnet_bn(channels: int, num_classes: int, image_size, **kwargs) -> ConvNet:
+    """The reference's ConvNetBN: the ConvNet with batch norm."""
+    return ConvNet(channels, num_classes, tuple(image_size), **{"norm": "batch", **kwargs})
+
+
+@MODELS.register("convnet-nn")
+def _make_convnet_nn(channels: int, num_classes: int, image_size, **kwargs) -> ConvNet:
+    """The reference's ConvNetNN: the ConvNet without normalization."""
+    return ConvNet(channels, num_classes, tuple(image_size), **{"norm": "none", **kwargs})

@@ -39,7 +39,7 @@ def test_convnet_options(norm, pool, kind):
 
 
 def test_bad_model_arguments():
-    with pytest.raises(ValueError, match=r"model must be one of \['convnet', 'mlp'\]; got 'resnet'"):
+    with pytest.raises(ValueError, match=r"model must be one of \['alexnet', .*'vgg11-bn'\]; got 'resnet'"):
         models.create("resnet", channels=1, num_classes=2, image_size=(8, 8))
     with pytest.raises(ValueError, match=r"norm must be one of .*got 'layer'"):
         models.create("convnet", channels=1, num_classes=2, image_size=(8, 8), norm="layer")
