@@ -23,16 +23,18 @@ def _as_numpy(name: str, value) -> np.ndarray:
 
 
 def _images(name: str, X, image_shape: Sequence[int] | None) -> np.ndarray:
-    """Validate X and return (n, C, H, W) float32 pixels."""
+    """Validate X and return (n, C, H, W) pixels in X's own dtype (bools become uint8)."""
     X = _as_numpy(name, X)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold numbers; got dtype {X.dtype}")
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(f"{name} must not be empty; got shape {tuple(X.shape)}")
-    X = X.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(X)):
-        bad = int(np.size(X) - np.isfinite(X).sum())
-        raise ValueError(f"{name} must be finite; found {bad} NaN/inf values")
+    if X.dtype.kind == "b":
+        X = X.astype(np.uint8)
+    if X.dtype.kind == "f":
+        bad = _count_nonfinite(X)
+        if bad:
+            raise ValueError(f"{name} must be finite; found {bad} NaN/inf values")
     if image_shape is not None:
         shape = tuple(int(s) for s in image_shape)
         if len(shape) == 2:
@@ -53,6 +55,50 @@ def _images(name: str, X, image_shape: Sequence[int] | None) -> np.ndarray:
         f"{name} must have 3 dims (n, H, W) or 4 dims (n, C, H, W), or pass image_shape for (n, d); "
         f"got {X.ndim} dims with shape {tuple(X.shape)}"
     )
+
+
+def _count_nonfinite(X: np.ndarray, rows: int = 4096) -> int:
+    bad = 0
+    for s in range(0, X.shape[0], rows):
+        block = X[s : s + rows]
+        if not np.isfinite(block.sum()):
+            bad += int(block.size - np.isfinite(block).sum())
+    return bad
+
+
+def _is_8bit(X: np.ndarray, rows: int = 4096) -> bool:
+    """True when every value is an integer in 0..255 (so uint8 holds it exactly)."""
+    if X.dtype == np.uint8:
+        return True
+    for s in range(0, X.shape[0], rows):
+        block = X[s : s + rows]
+        if block.size and (block.min() < 0 or block.max() > 255):
+            return False
+        if X.dtype.kind == "f" and not np.array_equal(block, np.round(block)):
+            return False
+    return True
+
+
+def _pixel_stats(X: np.ndarray, pixel_range: float, rows: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of X / pixel_range: exactly as a float32 array would give them for small X,
+    accumulated in float64 over row blocks (no float copy of the whole set) for large X."""
+    if X.size * 4 <= 256 * 2**20:
+        F = X.astype(np.float32) / np.float32(pixel_range)
+        return (tuple(float(m) for m in F.mean(axis=(0, 2, 3))),
+                tuple(max(float(s), 1e-6) for s in F.std(axis=(0, 2, 3))))
+    c = X.shape[1]
+    total, sq = np.zeros(c), np.zeros(c)
+    for s in range(0, X.shape[0], rows):
+        block = X[s : s + rows].astype(np.float64) / float(pixel_range)
+        total += block.sum(axis=(0, 2, 3))
+        sq += np.square(block).sum(axis=(0, 2, 3))
+    count = X.shape[0] * X.shape[2] * X.shape[3]
+    mean = total / count
+    var = np.maximum(sq / count - mean**2, 0.0)
+    return tuple(float(m) for m in mean), tuple(max(float(np.sqrt(v)), 1e-6) for v in var)
+
+
+STORAGE = ("auto", "uint8", "float32")
 
 
 def _labels(name: str, y, n: int, classes: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -115,6 +161,7 @@ def from_arrays(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     random_state: int = 0,
+    storage: str = "auto",
 ) -> Dataset:
     """Build a :class:`Dataset` from arrays or tensors.
 
@@ -123,7 +170,13 @@ def from_arrays(
     Without ``X_test`` a seeded stratified ``test_fraction`` of each class becomes the test split.
     Pixels are scaled by ``pixel_range`` (default: 255 if the max exceeds 1, else 1) and normalized
     per channel with ``mean``/``std`` (default: train statistics).
+    storage: "auto" keeps 8-bit pixels (every value an integer in 0..255, e.g. uint8 arrays) as uint8 and
+    normalizes them per batch (:meth:`Split.from_pixels`), anything else as normalized float32;
+    "uint8" insists on the compact form (ValueError when the values are not 8-bit); "float32" always
+    stores normalized float32. ``split.images`` is the same normalized float32 tensor either way.
     """
+    if storage not in STORAGE:
+        raise ValueError(f"storage must be one of {list(STORAGE)}; got {storage!r}")
     Xtr = _images("X", X, image_shape)
     ytr, names = _labels("y", y, Xtr.shape[0], classes)
     if (X_test is None) != (y_test is None):
@@ -152,18 +205,30 @@ def from_arrays(
         pixel_range = 255.0 if float(Xtr.max()) > 1.0 else 1.0
     if pixel_range <= 0:
         raise ValueError(f"pixel_range must be positive; got {pixel_range!r}")
-    Xtr = Xtr / np.float32(pixel_range)
-    Xte = Xte / np.float32(pixel_range)
+    compact = storage != "float32" and _is_8bit(Xtr) and _is_8bit(Xte)
+    if storage == "uint8" and not compact:
+        raise ValueError("storage='uint8' needs 8-bit pixels (every value an integer in 0..255); got other values "
+                         "(use storage='auto' or 'float32')")
     channels = Xtr.shape[1]
-    if mean is None:
-        mean = tuple(float(m) for m in Xtr.mean(axis=(0, 2, 3)))
-    if std is None:
-        std = tuple(max(float(s), 1e-6) for s in Xtr.std(axis=(0, 2, 3)))
+    if compact:
+        Xtr, Xte = Xtr.astype(np.uint8, copy=False), Xte.astype(np.uint8, copy=False)
+    if mean is None or std is None:
+        m_, s_ = _pixel_stats(Xtr, float(pixel_range))
+        mean = m_ if mean is None else mean
+        std = s_ if std is None else std
     mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"mean and std must have one value per channel ({channels}); got {len(mean)} and {len(std)}")
     if min(std) <= 0:
         raise ValueError(f"std must be positive; got {std}")
+    if compact:
+        train = Split.from_pixels(torch.from_numpy(np.ascontiguousarray(Xtr)), torch.from_numpy(ytr), mean, std,
+                                  float(pixel_range))
+        test = Split.from_pixels(torch.from_numpy(np.ascontiguousarray(Xte)), torch.from_numpy(yte), mean, std,
+                                 float(pixel_range))
+        return Dataset(name, train, test, names, mean, std)
+    Xtr = Xtr.astype(np.float32, copy=False) / np.float32(pixel_range)
+    Xte = Xte.astype(np.float32, copy=False) / np.float32(pixel_range)
     m = np.array(mean, dtype=np.float32).reshape(1, -1, 1, 1)
     s = np.array(std, dtype=np.float32).reshape(1, -1, 1, 1)
     train = Split(torch.from_numpy(np.ascontiguousarray((Xtr - m) / s)), torch.from_numpy(ytr))

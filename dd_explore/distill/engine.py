@@ -230,7 +230,7 @@ class _Engine:
         self.gens = {name: torch.Generator().manual_seed(int(s.generate_state(1, np.uint64)[0] >> 1))
                      for name, s in zip(GENERATORS, seeds)}
         on_device = dataset.to(device) if device.type != "cpu" else dataset  # the one copy on the device
-        self.train_images = on_device.train.images
+        self.train = on_device.train  # real images are fetched through it: split.batch(idx, device)
         self.train_labels_dev = on_device.train.labels
         labels = dataset.train.labels
         if batches == "importance":
@@ -286,7 +286,7 @@ class _Engine:
         sampler = self.sampler
         pool = sampler.pool(self.gens["probe"])
         dev_pool = pool.to(self.device)
-        x, y = self.train_images.index_select(0, dev_pool), self.train_labels_dev.index_select(0, dev_pool)
+        x, y = self.train.batch(dev_pool, self.device), self.train_labels_dev.index_select(0, dev_pool)
         if self.probe is not None:
             images, labels, _ = self.method.synthetic()
             losses = self.probe.losses(self.ctx.dataset, images, labels, x, y, self.gens["probe"], self.device)
@@ -301,7 +301,7 @@ class _Engine:
         if refreshed:
             self.refresh()
             probe_time = time.perf_counter() - t0
-        batches = RealBatches(self.train_images, self.sampler, self.gens["batches"], self.device)
+        batches = RealBatches(self.train, self.sampler, self.gens["batches"], self.device)
         out = self.method.step(self.ctx, batches)
         if not math.isfinite(out.loss):
             raise FloatingPointError(
@@ -346,7 +346,7 @@ def _initial_set(dataset: Dataset, init: str, ipc: int, seed: int, generator: to
         return images, class_labels(dataset.num_classes, ipc), None
     from dd_explore.selection import select
 
-    selection = select(dataset.train.images.cpu(), dataset.train.labels.cpu(), ipc, method=init, features="pixels",
+    selection = select(dataset.train.to("cpu"), dataset.train.labels.cpu(), ipc, method=init, features="pixels",
                        random_state=seed)
     idx = torch.as_tensor(np.asarray(selection.indices), dtype=torch.long)
     labels = dataset.train.labels.cpu()[idx]
@@ -355,7 +355,7 @@ def _initial_set(dataset: Dataset, init: str, ipc: int, seed: int, generator: to
     if not _stratified_labels_ok(labels, dataset.num_classes, ipc):
         raise ValueError(f"init {init!r} did not return {ipc} images per class (got class counts "
                          f"{torch.bincount(labels, minlength=dataset.num_classes).tolist()})")
-    return dataset.train.images.cpu()[idx].clone(), labels, selection
+    return dataset.train.batch(idx, "cpu").clone(), labels, selection
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def run(args) -> int:
 
     ds = data.load(args.dataset, root=args.root)
     train = ds.train
-    sel = select(train.images, train.labels, args.ipc, method=args.method, features=args.features,
+    sel = select(train, train.labels, args.ipc, method=args.method, features=args.features,
                  random_state=args.seed, delta=args.delta, device=device, progress=not args.no_progress, **params)
     sel.save(out)
     summary = json.loads((out / "summary.json").read_text())
@@ -80,7 +80,7 @@ def run(args) -> int:
         from dd_explore.evaluate import evaluate
 
         idx = torch.as_tensor(sel.indices, dtype=torch.long)
-        result = evaluate(train.images[idx], train.labels[idx], ds.test, model=args.model, runs=args.runs,
+        result = evaluate(train.batch(idx), train.labels[idx], ds.test, model=args.model, runs=args.runs,
                           epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
         record = {"dataset": ds.name, "method": args.method, "ipc": args.ipc, "features": args.features,
                   **result.to_dict()}

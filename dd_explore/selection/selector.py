@@ -11,7 +11,7 @@ import torch
 
 from dd_explore.selection import _checks
 from dd_explore.selection._random import torch_generator, spawn_seeds
-from dd_explore.selection.features import check_features, extract_features
+from dd_explore.selection.features import check_features, extract_features, is_split
 from dd_explore.selection.methods import METHODS, ClassPick
 from dd_explore.selection.result import ClassDetails, Selection
 
@@ -67,6 +67,9 @@ def select(
 ) -> Selection:
     """Pick ``ipc`` real points per class of ``X`` (n, ...) with labels ``y`` (n,) by ``method``.
 
+    ``X``: an array/tensor, or a data set's :class:`~dd_explore.data.Split` (e.g. ``ds.train``): its
+    features are then computed in batches from the stored (possibly uint8) pixels.
+
     ``features``: "pixels", "convnet", "pca:<k>" or "convnet+pca:<k>" (see :mod:`.features`);
     ``delta``: optional redundancy filter (reject a candidate closer than delta, in feature space, to a
     chosen point of its class); ``random_state``: None or an int (per-class streams are derived from it);
@@ -77,14 +80,16 @@ def select(
     """
     # --- validation (no work before this block ends) ---
     inst = _make_method(method, method_kw)
-    Xt = _checks.as_tensor("X", X)
+    split = is_split(X)  # a data set's Split: features computed from it in batches (compact pixels stay compact)
+    Xt = X if split else _checks.as_tensor("X", X)
     if Xt.ndim < 2:
         raise ValueError(f"X must have shape (n, ...) with at least 2 dims; got shape {tuple(Xt.shape)}")
     n = int(Xt.shape[0])
     if n < 2:
         raise ValueError(f"X must hold at least 2 points; got {n}")
     labels = _labels(y, n)
-    _checks.check_finite("X", _checks.as_float("X", Xt))
+    if not split:
+        _checks.check_finite("X", _checks.as_float("X", Xt))
     classes, counts = np.unique(labels, return_counts=True)
     sizes = {int(c): int(k) for c, k in zip(classes, counts)}
     smallest, smallest_size = min(sizes.items(), key=lambda kv: kv[1])
@@ -106,7 +111,7 @@ def select(
         raise ValueError(f"feature_options apply to ConvNet features only; got features={features!r}")
     inst.check(ipc, sizes)
     if device is None:
-        dev = Xt.device if isinstance(X, torch.Tensor) else _resolve("auto")
+        dev = Xt.device if isinstance(X, torch.Tensor) or split else _resolve("auto")
     else:
         dev = _resolve(device)
 

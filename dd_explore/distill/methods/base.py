@@ -34,6 +34,10 @@ class RealBatch:
     classes: tuple[int, ...]
     counts: tuple[int, ...]
 
+    def labels_cpu(self) -> torch.Tensor:
+        """The labels on the CPU, built from ``classes``/``counts`` (no copy back from the device)."""
+        return torch.repeat_interleave(torch.tensor(self.classes, dtype=torch.long), torch.tensor(self.counts))
+
 
 @dataclass
 class MethodContext:
@@ -50,7 +54,9 @@ class MethodContext:
 class RealBatches:
     """Draws real images per class through the run's sampler and records the drawn indices."""
 
-    def __init__(self, train_images: torch.Tensor, sampler, generator: torch.Generator, device: torch.device):
+    def __init__(self, train_images, sampler, generator: torch.Generator, device: torch.device):
+        # train_images: the train Split (its batch(idx, device) normalizes compact uint8 pixels on the device)
+        # or a tensor of normalized images
         self._images = train_images
         self._sampler = sampler
         self._generator = generator
@@ -76,7 +82,9 @@ class RealBatches:
         dev_idx = indices.to(self._images.device)
         weights = None if w_parts[0] is None else torch.cat(w_parts).to(self._device, torch.float32)
         labels = torch.repeat_interleave(torch.tensor(list(classes), dtype=torch.long), torch.tensor(counts))
-        return RealBatch(self._images.index_select(0, dev_idx).to(self._device), labels.to(self._device),
+        images = (self._images.batch(dev_idx, self._device) if hasattr(self._images, "batch")
+                  else self._images.index_select(0, dev_idx).to(self._device))
+        return RealBatch(images, labels.to(self._device),
                          indices, weights, tuple(int(c) for c in classes), tuple(counts))
 
     def draw_all(self, n: int) -> RealBatch:
@@ -210,6 +218,7 @@ class ImageMethod(DistillMethod):
         o = self.options
         self.channels_last = use_channels_last(o, ctx.device)
         self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
+        self.labels_cpu = labels.detach().cpu().clone()  # for CPU-side bookkeeping (DSA groups): no device sync
         self.labels = labels.clone().to(ctx.device)
         self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
         from dd_explore.distill.augment import DSA
