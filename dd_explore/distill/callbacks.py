@@ -202,11 +202,18 @@ class Evaluation(Callback):
     """Evaluates with :func:`dd_explore.evaluate.evaluate`: the initial set (``initial``), the final set
     (``final``, skipped when the run was interrupted by an error or Ctrl-C) and, every ``every`` steps,
     the current set with a small budget (``every_runs`` x ``every_epochs``). Results go to
-    ``control.metrics`` / ``result.metrics`` and, with a run directory, ``metrics.json``."""
+    ``control.metrics`` / ``result.metrics`` and, with a run directory, ``metrics.json``.
 
-    def __init__(self, runs: int = 5, epochs: int = 300, every: int | None = None, every_runs: int = 1,
+    ``protocol``: a preset name ("plain", "dsa", "dm", "dc") or a Protocol; ``epochs`` None takes the
+    protocol's (plain: 300, dsa/dm: 1001 passes). ``models``: architectures the final set is also
+    evaluated on (one row each, paired by seed; ``metrics.json``'s ``cross_arch``; ``model_kwargs`` then
+    maps model names to kwargs). A run on a ZCA-whitened data set is evaluated on its whitened test split,
+    the protocol records the ZCA, and the ZCA is written to the run directory (``zca.pt``)."""
+
+    def __init__(self, runs: int = 5, epochs: int | None = None, every: int | None = None, every_runs: int = 1,
                  every_epochs: int = 50, initial: bool = True, final: bool = True, model: str = "convnet",
-                 model_kwargs: dict | None = None, augment=None, seed: int = 0, progress: bool = False):
+                 model_kwargs: dict | None = None, augment=None, seed: int = 0, progress: bool = False,
+                 protocol="plain", models=None):
         self.runs = runs
         self.epochs = epochs
         self.every = every
@@ -219,31 +226,53 @@ class Evaluation(Callback):
         self.augment = augment
         self.seed = seed
         self.progress = progress
+        self.protocol_name = protocol
+        self.models = models
 
     def check(self) -> None:
         """Validate the arguments (ValueError naming the argument and value)."""
-        for name in ("runs", "epochs", "every_runs", "every_epochs") + (("every",) if self.every is not None else ()):
+        names = ("runs", "every_runs", "every_epochs") + (("epochs",) if self.epochs is not None else ()) \
+            + (("every",) if self.every is not None else ())
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"evaluation {name} must be a positive int; got {value!r}")
         from dd_explore import models
+        from dd_explore.evaluate import PRESETS, Protocol
 
         models.MODELS.get(self.model)
+        if not isinstance(self.protocol_name, Protocol) and self.protocol_name not in PRESETS:
+            raise ValueError(f"evaluation protocol must be one of {list(PRESETS)} or a Protocol; got {self.protocol_name!r}")
+        if self.models is not None:
+            from dd_explore.evaluate.protocol import _check_models
+
+            self.models = _check_models(None, self.models)
+            kw = self.model_kwargs
+            if kw is not None and (not isinstance(kw, dict) or any(k not in self.models for k in kw)):
+                raise ValueError(f"with models=, evaluation model_kwargs must map some of {self.models} to kwargs; got {kw!r}")
 
     def protocol(self) -> dict:
+        name = self.protocol_name.to_dict() if hasattr(self.protocol_name, "to_dict") else self.protocol_name
         return {"runs": self.runs, "epochs": self.epochs, "every": self.every, "every_runs": self.every_runs,
                 "every_epochs": self.every_epochs, "model": self.model, "model_kwargs": self.model_kwargs or {},
                 "augment": getattr(self.augment, "name", None if self.augment is None else type(self.augment).__name__),
-                "seed": self.seed}
+                "seed": self.seed, "protocol": name, "models": list(self.models) if self.models else None}
 
-    def _evaluate(self, images, labels, targets, runs, epochs) -> dict:
+    def _evaluate(self, images, labels, targets, runs, epochs, models=None) -> dict:
         from dd_explore.evaluate import evaluate
 
         c = self.control
         y = labels if targets is None else soft_labels(targets)
-        res = evaluate(images, y, c.dataset.test, model=self.model, runs=runs, epochs=epochs,
-                       model_kwargs=self.model_kwargs, augment=self.augment, device=c.device, seed=self.seed,
-                       progress=self.progress)
+        kwargs = self.model_kwargs
+        if models is not None:
+            return evaluate(images, y, c.dataset, models=models, runs=runs, epochs=epochs, model_kwargs=kwargs,
+                            augment=self.augment, device=c.device, seed=self.seed, progress=self.progress,
+                            protocol=self.protocol_name).to_dict()
+        if self.models is not None:  # the single-model evaluations use the main model's kwargs
+            kwargs = (kwargs or {}).get(self.model)
+        res = evaluate(images, y, c.dataset, model=self.model, runs=runs, epochs=epochs, model_kwargs=kwargs,
+                       augment=self.augment, device=c.device, seed=self.seed, progress=self.progress,
+                       protocol=self.protocol_name)
         return res.to_dict()
 
     def _write(self) -> None:
@@ -256,6 +285,12 @@ class Evaluation(Callback):
     def on_start(self, control) -> None:
         self.control = control
         control.metrics.setdefault("history", [])
+        from dd_explore.evaluate.zca import ZCA_FILE, zca_of
+
+        zca = zca_of(control.dataset)
+        if zca is not None and control.out is not None:
+            control.out.mkdir(parents=True, exist_ok=True)
+            zca.save(control.out / ZCA_FILE)
         if self.initial and "initial" not in control.metrics:
             m = self._evaluate(control.initial_images, control.initial_labels, None, self.runs, self.epochs)
             control.metrics["initial"] = dict(m, step=0)
@@ -274,7 +309,14 @@ class Evaluation(Callback):
         done = self.control.metrics.get("final", {}).get("step")
         if done == result.steps_done:
             return
-        m = self._evaluate(result.images, result.labels, result.targets, self.runs, self.epochs)
+        m = None
+        if self.models is not None:
+            cross = self._evaluate(result.images, result.labels, result.targets, self.runs, self.epochs, self.models)
+            self.control.metrics["cross_arch"] = dict(cross, step=result.steps_done)
+            # the main model's row is the final evaluation (same seeds, same networks): not trained twice
+            m = next((r for r in cross["rows"] if r["protocol"]["model"] == self.model), None)
+        if m is None:
+            m = self._evaluate(result.images, result.labels, result.targets, self.runs, self.epochs)
         self.control.metrics["final"] = dict(m, step=result.steps_done)
         logger.info("final set: %.2f +- %.2f %%", 100 * m["mean"], 100 * m["std"])
         self._write()

@@ -135,7 +135,7 @@ def _unit(name: str, value) -> float:
 def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convnet", models=None,
                   model_kwargs: dict | None = None, runs: int | None = None, epochs: int | None = None,
                   seed: int = 0, random_seed: int = 0, teacher=None, temperature: float | None = None,
-                  w: float = 0.5, gamma: float = 0.5, real=None, real_epochs: int | None = None, zca=None,
+                  w: float = 0.5, gamma: float = 0.5, real=None, real_epochs: int | None = None, syn=None, zca=None,
                   device="auto", progress: bool = False, **overrides):
     """DD-Ranking's label-robust (LRS) and augmentation-robust (ARS) scores of the set (images, labels).
 
@@ -145,7 +145,9 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
     "any" with the teacher's temperature-scaled KL (set and random subset alike); without it "any" is the
     set's own labels (soft targets when (n, C); the random subset uses class ids). ``real``: a finished
     whole-split hard-label evaluation to reuse (same model, runs and seed), or ``real_epochs``: epochs of that
-    evaluation when it is computed here (default: the protocol's; say so when you reduce it). ``w``, ``gamma``:
+    evaluation when it is computed here (default: the protocol's; say so when you reduce it). ``syn``: a
+    finished evaluation of this set under this protocol and model (e.g. a row of ``evaluate(models=...)``),
+    reused as Acc(syn, hard) instead of training it again. ``w``, ``gamma``:
     the weights of the two scores. ``models``: several architectures: returns a tuple of RobustScores.
     ``random_seed``: the random subset's draw (:func:`random_subset`).
     """
@@ -157,8 +159,8 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
         if not names:
             raise ValueError("models must name at least one architecture; got none")
-        if real is not None:
-            raise ValueError("real= is one model's evaluation; with models= pass real_epochs or call once per model")
+        if real is not None or syn is not None:
+            raise ValueError("real= and syn= are one model's evaluations; with models= call once per model to reuse them")
         return tuple(robust_scores(images, labels, dataset, protocol=protocol, model=m,
                                    model_kwargs=(model_kwargs or {}).get(m), runs=runs, epochs=epochs, seed=seed,
                                    random_seed=random_seed, teacher=teacher, temperature=temperature, w=w, gamma=gamma,
@@ -188,6 +190,16 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         if real.protocol.model != base.model or len(real.accuracies) != base.runs or real.protocol.seed != seed:
             raise ValueError(f"real must come from the same model, runs and seed ({base.model}, {base.runs}, {seed}); got "
                              f"({real.protocol.model}, {len(real.accuracies)}, {real.protocol.seed})")
+    if syn is not None:
+        if not isinstance(syn, EvalResult):
+            raise ValueError(f"syn must be an EvalResult of this set; got {type(syn).__name__}")
+        sp = syn.protocol
+        same = (sp.model == base.model and sp.runs == base.runs and sp.seed == seed and sp.epochs == base.epochs
+                and sp.augment == base.augment and sp.labels == "hard" and sp.zca == (None if zca is None else sp.zca)
+                and syn.train_size == int(images.shape[0]))
+        if not same:
+            raise ValueError("syn must be this set's hard-label evaluation under the same protocol (model, runs, seed, "
+                             f"epochs, augmentation); got {sp.model}, {sp.runs}, {sp.seed}, {sp.epochs}, {sp.augment}, {sp.labels}")
     if real_epochs is not None and (isinstance(real_epochs, bool) or not isinstance(real_epochs, int) or real_epochs <= 0):
         raise ValueError(f"real_epochs must be a positive int; got {real_epochs!r}")
     start = time.perf_counter()
@@ -214,6 +226,8 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         raise ValueError(f"temperature applies to teacher (soft-label) evaluation; got temperature={temperature!r} without a teacher")
     any_labels = labels  # the set's own labels (soft targets when given)
     syn_key = "syn-hard" if (not kd and labels.ndim == 1) else "syn-any"  # hard labels: "any" is "hard"
+    if syn is not None:
+        cache[("syn-hard", False, "protocol", ())] = syn
     terms = {}
     if real is None:
         extra = {"epochs": real_epochs} if real_epochs is not None else {}

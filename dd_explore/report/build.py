@@ -285,12 +285,33 @@ def write_report(
         page.figure(metrics.run_accuracy_figure(record))
     else:
         page.note("No evaluation in this run (metrics.json is absent).")
+    cross_arch_table(page, m)
 
     text = page.render(header=_header(record, selection, dataset_note))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, text)  # atomic: tmp file + rename, usual permissions
     logger.info("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
+
+
+def cross_arch_table(page: Page, metrics: dict) -> None:
+    """The cross-architecture table of the final set (metrics.json's ``cross_arch``), when the run has one:
+    one row per architecture, mean +- std over networks paired by seed, and the protocol they trained with."""
+    cross = (metrics or {}).get("cross_arch")
+    if not cross or not cross.get("rows"):
+        return
+    page.subheading(f"Cross-architecture evaluation of the final set (step {cross.get('step')})",
+                    "fresh networks of each architecture trained on the final set; run r of every row used the same "
+                    "seeds (paired), so rows differ by architecture only.")
+    rows = []
+    for r in cross["rows"]:
+        p = r.get("protocol", {})
+        nets = ", ".join(f"{100 * a:.1f}" for a in r.get("accuracies", []))
+        cells = (p.get("model"), f"{100 * r['mean']:.2f} &plusmn; {100 * r.get('std', 0.0):.2f}", nets,
+                 f"{p.get('name', '')}, {p.get('epochs')} epochs, {p.get('augment') or 'no augmentation'}")
+        rows.append("<tr>" + "".join(f"<td>{c if i == 1 else html.escape(str(c))}</td>" for i, c in enumerate(cells)) + "</tr>")
+    page.raw('<table class="config"><tr><th>model</th><th>accuracy %</th><th>each network %</th><th>protocol</th></tr>'
+             + "".join(rows) + "</table>")
 
 
 def _to_global(fig, subset: np.ndarray) -> None:
