@@ -13,9 +13,11 @@ ABLATION_ONLY = ("seeds", "ipc", "steps", "eval_epochs", "width", "no_whole")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (must be empty or new, unless --resume/--overwrite)")
     p.add_argument("--quick", action="store_true", help="the quick plan (same as --plan quick; about 10 minutes)")
-    p.add_argument("--plan", default=None, choices=("quick", "standard", "complete"),
-                   help="quick (smoke test), standard (default; about 2 hours on 2 CPU cores) or complete (the full "
-                        "grid at the full protocol, for a GPU)")
+    p.add_argument("--plan", default=None, choices=("quick", "standard", "complete", "robust", "robust-full"),
+                   help="quick (smoke test), standard (default; about 2 hours on 2 CPU cores), complete (the full "
+                        "grid at the full protocol, for a GPU), robust (DM/KIP/coresets under the dm protocol on three "
+                        "architectures with DD-Ranking's robust scores, CPU budgets) or robust-full (the same at the "
+                        "full protocol, for a GPU)")
     p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k; torchvision sets need --root)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets (e.g. for --dataset cifar10)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:N")
@@ -28,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=None,
                    help="override: ConvNet width of the distillation networks and of the evaluation")
     p.add_argument("--no-whole", action="store_true", help="leave out the whole-training-split baseline")
+    p.add_argument("--eval-models", default=None,
+                   help="robust plans: comma-separated evaluation architectures (default: the plan's)")
+    p.add_argument("--real-epochs", type=int, default=None,
+                   help="robust plans: epochs of the whole-split evaluation (default: the plan's)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the bench in --out: finished runs are kept and skipped")
@@ -53,7 +59,9 @@ def _command_line(args, plan_name: str) -> str:
     if args.device != "auto":
         parts.append(f"--device {args.device}")
     for flag, value in (("--only", args.only), ("--steps", args.steps), ("--eval-epochs", args.eval_epochs),
-                        ("--width", args.width), ("--threads", args.threads)):
+                        ("--width", args.width), ("--threads", args.threads),
+                        ("--eval-models", getattr(args, "eval_models", None)),
+                        ("--real-epochs", getattr(args, "real_epochs", None))):
         if value is not None:
             parts.append(f"{flag} {value}")
     for flag, values in (("--seeds", args.seeds), ("--methods", args.methods), ("--ipc", args.ipc)):
@@ -75,6 +83,13 @@ def run(args) -> int:
     plan_name = _plan_name(args)
     if args.threads is not None and args.threads <= 0:
         raise ValueError(f"--threads must be a positive int; got {args.threads}")
+    from dd_explore.bench.robust import ROBUST_PLANS
+
+    if plan_name in ROBUST_PLANS:
+        return _run_robust(args, plan_name)
+    given = [f for f, v in (("--eval-models", args.eval_models), ("--real-epochs", args.real_epochs)) if v is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to the robust plans only; got them with --plan {plan_name}")
     if args.only == "speed":
         given = [f"--{n.replace('_', '-')}" for n in ABLATION_ONLY if getattr(args, n) not in (None, False)]
         if given:
@@ -134,4 +149,32 @@ def run(args) -> int:
                       progress=not args.no_progress, command=command)
             print(f"speed: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'speed.md'}")
     print(f"bench done in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
+def _run_robust(args, plan_name: str) -> int:
+    """``--plan robust|robust-full``: the robust-scores bench (dd_explore.bench.robust)."""
+    import time
+    from pathlib import Path
+
+    from dd_explore.bench.robust import make_robust_plan, run_robust
+
+    given = [flag for flag, on in (("--only", args.only), ("--width", args.width), ("--no-whole", args.no_whole)) if on]
+    if given:
+        raise ValueError(f"{', '.join(given)} do not apply to the robust plans; got them with --plan {plan_name}")
+    models = [m.strip() for m in args.eval_models.split(",") if m.strip()] if args.eval_models else None
+    plan = make_robust_plan(plan_name, dataset=args.dataset, seeds=args.seeds, methods=args.methods, ipcs=args.ipc,
+                            steps=args.steps, eval_epochs=args.eval_epochs, real_epochs=args.real_epochs, models=models)
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    result = run_robust(plan, Path(args.out), root=args.root, device=args.device, resume=args.resume,
+                        overwrite=args.overwrite, progress=not args.no_progress, command=_command_line(args, plan_name))
+    print(f"robust bench: {result.computed} sets scored, {result.skipped} already done, "
+          f"{(time.perf_counter() - start) / 60:.1f} min; see {Path(args.out) / 'robust.md'}")
     return 0

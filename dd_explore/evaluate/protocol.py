@@ -82,6 +82,14 @@ class EvalResult:
             "seconds": self.seconds,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalResult":
+        """The inverse of :meth:`to_dict` (e.g. a result read back from a JSON file)."""
+        known = {f for f in Protocol.__dataclass_fields__}
+        proto = Protocol(**{k: v for k, v in d["protocol"].items() if k in known})
+        return cls(float(d["mean"]), float(d["std"]), tuple(float(a) for a in d["accuracies"]), proto,
+                   int(d["train_size"]), float(d["seconds"]))
+
     def __str__(self) -> str:
         return f"{100 * self.mean:.2f} +- {100 * self.std:.2f} % over {len(self.accuracies)} runs"
 

@@ -136,7 +136,7 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
                   model_kwargs: dict | None = None, runs: int | None = None, epochs: int | None = None,
                   seed: int = 0, random_seed: int = 0, teacher=None, temperature: float | None = None,
                   w: float = 0.5, gamma: float = 0.5, real=None, real_epochs: int | None = None, syn=None, zca=None,
-                  device="auto", progress: bool = False, **overrides):
+                  shared: dict | None = None, device="auto", progress: bool = False, **overrides):
     """DD-Ranking's label-robust (LRS) and augmentation-robust (ARS) scores of the set (images, labels).
 
     ``dataset``: the Dataset the set was made from (its training split gives the whole-split and the random
@@ -149,7 +149,9 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
     finished evaluation of this set under this protocol and model (e.g. a row of ``evaluate(models=...)``),
     reused as Acc(syn, hard) instead of training it again. ``w``, ``gamma``:
     the weights of the two scores. ``models``: several architectures: returns a tuple of RobustScores.
-    ``random_seed``: the random subset's draw (:func:`random_subset`).
+    ``random_seed``: the random subset's draw (:func:`random_subset`). ``shared``: a dict the evaluations of
+    the whole split and of the random subset are kept in (keyed by everything that defines them), so that
+    several sets of the same size scored one after the other train them once.
     """
     from dd_explore.evaluate.protocol import EvalResult, _check_inputs, _check_seed, evaluate, make_protocol
 
@@ -164,7 +166,8 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         return tuple(robust_scores(images, labels, dataset, protocol=protocol, model=m,
                                    model_kwargs=(model_kwargs or {}).get(m), runs=runs, epochs=epochs, seed=seed,
                                    random_seed=random_seed, teacher=teacher, temperature=temperature, w=w, gamma=gamma,
-                                   real_epochs=real_epochs, zca=zca, device=device, progress=progress, **overrides)
+                                   real_epochs=real_epochs, zca=zca, shared=shared, device=device, progress=progress,
+                                   **overrides)
                      for m in names)
     train = dataset.train
     images, labels, _, _ = _check_inputs(images, labels, dataset.test)
@@ -207,19 +210,29 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
                   zca=zca, device=device, progress=progress, test=dataset.test, **overrides)
     cache: dict = {}
 
+    import json
+
+    scope = json.dumps({"protocol": base.to_dict(), "zca": None if zca is None else zca.checksum,
+                        "test": [len(dataset.test), dataset.name], "teacher": None if teacher is None else
+                        getattr(teacher, "info", repr(teacher))}, sort_keys=True, default=str)
+
     def ev(key, x, y, *, kd: bool, mode: str, **extra):
         """One evaluation under the protocol ("protocol"), with augmentation ("aug") or without ("naug");
-        equal settings are computed once."""
+        equal settings are computed once (the whole split and the random subset across calls via ``shared``)."""
         if (mode == "aug" and has_aug) or (mode == "naug" and not has_aug):
             mode = "protocol"
         k = (key, kd, mode, tuple(sorted(extra.items())))
-        if k not in cache:
+        store = cache
+        if shared is not None and key in ("real", "rdm"):
+            store, k = shared, json.dumps([scope, key, random_seed if key == "rdm" else None, counts.tolist()
+                                           if key == "rdm" else None, kd, mode, sorted(extra.items())])
+        if k not in store:
             kw = dict(common, **extra)
             test = kw.pop("test")
             augment = {"protocol": None, "aug": aug_arm, "naug": "none"}[mode]
-            cache[k] = evaluate(x, y, test, augment=augment, teacher=teacher if kd else None,
+            store[k] = evaluate(x, y, test, augment=augment, teacher=teacher if kd else None,
                                 temperature=temperature if kd else None, **kw)
-        return cache[k]
+        return store[k]
 
     kd = teacher is not None
     if teacher is None and temperature is not None:
