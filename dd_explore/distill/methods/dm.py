@@ -55,8 +55,8 @@ class DM(ImageMethod):
         x_real, x_syn = real.images, self.images
         if self.dsa is not None:
             params = self.dsa.sample(num_classes, ctx.generator, ds.image_size)
-            x_real = self.dsa.apply(x_real, params, real.labels.cpu())
-            x_syn = self.dsa.apply(x_syn, params, self.labels.cpu())
+            x_real = self.dsa.apply(x_real, params, real.labels_cpu())
+            x_syn = self.dsa.apply(x_syn, params, self.labels_cpu)
         with torch.no_grad():
             emb_real = embed(net, x_real, self.channels_last, self.chunk)
             mean_real = class_means(emb_real, real.labels, num_classes, real.weights)

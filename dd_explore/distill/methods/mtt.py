@@ -64,8 +64,8 @@ def _check_folder(name: str, value: str) -> None:
 class MTTOptions(ImageOptions):
     """MTT's defaults: ``lr_img`` 1000 (the reference's; about 100 on 8x8 digits, whose per-pixel gradients
     are larger), ``momentum`` 0.5, ``batch_real`` 25 (online segments), DSA on (experts, student and online
-    segments, as the reference). ``channels_last`` and ``chunk`` are not used (the unrolled student runs in
-    the default layout, whole batches)."""
+    segments, as the reference). ``channels_last`` is not used (the student runs in the default layout);
+    ``chunk`` sets the images per student pass with ``meta_grad="recompute"`` (memory: one chunk's graph)."""
 
     lr_img: float = default(ImageOptions, "lr_img", 1000.0)
     batch_real: int = default(ImageOptions, "batch_real", 25)
@@ -84,6 +84,9 @@ class MTTOptions(ImageOptions):
     expert_seed: int | None = option(None, "the experts' seed", Int(0, optional=True, none="drawn from the run's seed"))
     expert_dir: str | None = option(None, "folder where expert buffers are kept and reused",
                                     Text(optional=True, none="memory only", check=_check_folder))
+    meta_grad: str = option("unrolled", "matching gradient: keep the whole unrolled student graph, or recompute "
+                            "one student step (one chunk of images) at a time: same gradient, bounded memory",
+                            Choice(("unrolled", "recompute")))
 
 
 # the options that decide the experts (a buffer on disk is reused only when all of them match)
@@ -205,25 +208,103 @@ class MTT(ImageMethod):
             target = self.buffer[e][s + o.expert_epochs]
         else:
             target = self._online_target(ctx, batches, start)
-        params = [p.clone().requires_grad_(True) for p in start]
-        n_syn = self.images.shape[0]
-        bs = o.batch_syn or n_syn
-        for _ in range(o.syn_steps):
-            idx = torch.randperm(n_syn, generator=g)[:bs].to(self.images.device)
-            x = self._augment(self.images.index_select(0, idx), g, ctx.dataset)
-            out = functional_call(self.net, dict(zip(self.names, params)), (x,))
-            ce = F.cross_entropy(out, self.labels.index_select(0, idx))
-            grads = torch.autograd.grad(ce, params, create_graph=True)
-            params = [p - self.syn_lr * gr for p, gr in zip(params, grads)]
-        num = sum(((p - t) ** 2).sum() for p, t in zip(params, target))
-        den = sum(((p0 - t) ** 2).sum() for p0, t in zip(start, target))
-        loss = num / den.clamp_min(1e-12)
+        draws = self._student_draws(ctx)
+        loss, grad_images, grad_lr = self.matching_gradient(start, target, draws)
         self.optimizer.zero_grad(set_to_none=True)
         self.optimizer_lr.zero_grad(set_to_none=True)
-        loss.backward()
+        self.images.grad, self.syn_lr.grad = grad_images, grad_lr
         self.optimizer.step()
         self.optimizer_lr.step()
-        return StepOutput(float(loss.detach()), {"syn_lr": float(self.syn_lr.detach()), "expert": e, "start_epoch": s})
+        return StepOutput(float(loss), {"syn_lr": float(self.syn_lr.detach()), "expert": e, "start_epoch": s})
+
+    def _student_draws(self, ctx: MethodContext) -> list[tuple[torch.Tensor, object]]:
+        """Per student step: the synthetic images' indices and the DSA parameters (None without DSA)."""
+        o, g = self.options, ctx.generator
+        n_syn = self.images.shape[0]
+        bs = o.batch_syn or n_syn
+        draws = []
+        for _ in range(o.syn_steps):
+            idx = torch.randperm(n_syn, generator=g)[:bs].to(self.images.device)
+            aug = None if self.dsa is None else self.dsa.sample(1, g, ctx.dataset.image_size)
+            draws.append((idx, aug))
+        return draws
+
+    def _student_step(self, params: list[torch.Tensor], images: torch.Tensor, draw, lr, create_graph: bool):
+        """theta - lr * grad CE(student(theta), batch): one SGD step of the student on ``draw``'s batch."""
+        idx, aug = draw
+        x = images.index_select(0, idx)
+        if aug is not None:
+            x = self.dsa.apply(x, aug)
+        out = functional_call(self.net, dict(zip(self.names, params)), (x,))
+        ce = F.cross_entropy(out, self.labels.index_select(0, idx))
+        grads = torch.autograd.grad(ce, params, create_graph=create_graph)
+        return [p - lr * gr for p, gr in zip(params, grads)]
+
+    def matching_gradient(self, start, target, draws):
+        """(loss, d loss / d images, d loss / d syn_lr) of the normalized parameter-matching loss.
+
+        ``meta_grad="unrolled"`` keeps the whole unrolled student graph (memory grows with ``syn_steps``);
+        ``"recompute"`` stores only the student's parameters after each step, then walks back one step at a
+        time, rebuilding that step's graph and pulling the adjoint through it (reverse-mode by hand, as
+        gradient checkpointing does), ``chunk`` images at a time: the same gradient, with the memory of one
+        chunk's graph.
+        """
+        den = sum(((p0 - t) ** 2).sum() for p0, t in zip(start, target)).clamp_min(1e-12)
+        if self.options.meta_grad == "unrolled":
+            params = [p.clone().requires_grad_(True) for p in start]
+            for draw in draws:
+                params = self._student_step(params, self.images, draw, self.syn_lr, create_graph=True)
+            loss = sum(((p - t) ** 2).sum() for p, t in zip(params, target)) / den
+            grad_images, grad_lr = torch.autograd.grad(loss, [self.images, self.syn_lr])
+            return loss.detach(), grad_images, grad_lr
+        lr = self.syn_lr.detach()
+        images = self.images.detach()
+        thetas = [[p.detach() for p in start]]
+        for draw in draws:  # forward: the student's parameters after each step, no graph kept
+            params = [p.clone().requires_grad_(True) for p in thetas[-1]]
+            grads = self._chunked_grads(params, images, draw)
+            thetas.append([(p - lr * g).detach() for p, g in zip(params, grads)])
+        end = [p.clone().requires_grad_(True) for p in thetas[-1]]
+        loss = sum(((p - t) ** 2).sum() for p, t in zip(end, target)) / den
+        adjoint = [a.detach() for a in torch.autograd.grad(loss, end)]
+        grad_images = torch.zeros_like(self.images)
+        grad_lr = torch.zeros_like(self.syn_lr)
+        for k in range(len(draws) - 1, -1, -1):
+            # backward through theta_{k+1} = theta_k - lr g_k: the adjoint becomes a - lr H_k a, plus the
+            # images' and the rate's shares; g_k is a sum over chunks of images, so is each share
+            params = [p.clone().requires_grad_(True) for p in thetas[k]]
+            new_adjoint = list(adjoint)
+            for x, y, n in self._chunks(self.images, draws[k]):
+                ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, params)), (x,)), y,
+                                     reduction="sum") / n
+                g_chunk = torch.autograd.grad(ce, params, create_graph=True)
+                pulled = -self.syn_lr * sum((g * a).sum() for g, a in zip(g_chunk, adjoint))
+                *d_params, d_images, d_lr = torch.autograd.grad(pulled, params + [self.images, self.syn_lr])
+                new_adjoint = [a + d for a, d in zip(new_adjoint, d_params)]
+                grad_images += d_images
+                grad_lr += d_lr
+            adjoint = [a.detach() for a in new_adjoint]
+        return loss.detach(), grad_images, grad_lr
+
+    def _chunks(self, images: torch.Tensor, draw):
+        """(x, y, n) per chunk of ``draw``'s student batch (``chunk`` images at a time; n: the batch size)."""
+        idx, aug = draw
+        n = idx.numel()
+        step = self.chunk or n
+        for i in range(0, n, step):
+            part = idx[i : i + step]
+            x = images.index_select(0, part)
+            if aug is not None:
+                x = self.dsa.apply(x, aug)
+            yield x, self.labels.index_select(0, part), n
+
+    def _chunked_grads(self, params: list[torch.Tensor], images: torch.Tensor, draw) -> list[torch.Tensor]:
+        total = None
+        for x, y, n in self._chunks(images, draw):
+            ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, params)), (x,)), y, reduction="sum") / n
+            grads = torch.autograd.grad(ce, params)
+            total = list(grads) if total is None else [t + g for t, g in zip(total, grads)]
+        return total
 
     def _online_target(self, ctx: MethodContext, batches: RealBatches, start: list[torch.Tensor]) -> list[torch.Tensor]:
         """theta*_s trained ``online_steps`` SGD steps on real batches drawn by the run's sampler."""
