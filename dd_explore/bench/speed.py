@@ -25,6 +25,7 @@ import torch
 
 from dd_explore._io import write_text
 from dd_explore.bench.store import write_csv
+from dd_explore.distill.callbacks import Callback
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +67,21 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
         # experts are set-up work, timed in the wall seconds, not in the seconds per step
         mtt = {"segment": "online", "num_experts": 1, "max_start_epoch": 2}
         plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {}),
-                                      "mtt": (10, 5, mtt)},
+                                      "mtt": (10, 5, mtt), "mtt:recompute": (10, 5, dict(mtt, meta_grad="recompute"))},
                          (1_000, 10_000, 50_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 40, 10)
     elif name == "complete":
         plan = SpeedPlan("complete", {"dm": (10, 100, {}), "kip": (10, 200, {}), "dc": (10, 5, {}), "dsa": (10, 5, {}),
-                                      "mtt": (10, 20, {"segment": "online"})},
+                                      "mtt": (10, 20, {"segment": "online"}),
+                                      "mtt:recompute": (10, 20, {"segment": "online", "meta_grad": "recompute"})},
                          (1_000, 10_000, 100_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 100, 10)
     else:
         raise ValueError(f"speed plan must be quick, standard or complete; got {name!r}")
     if methods is not None:
-        unknown = [m for m in methods if m not in plan.distill]
+        have = {label.split(":")[0] for label in plan.distill}
+        unknown = [m for m in methods if m not in have]
         if unknown:
-            raise ValueError(f"methods {unknown} not in the {name!r} speed plan; it has {list(plan.distill)}")
-        plan = replace(plan, distill={m: plan.distill[m] for m in methods})
+            raise ValueError(f"methods {unknown} not in the {name!r} speed plan; it has {sorted(have)}")
+        plan = replace(plan, distill={k: v for k, v in plan.distill.items() if k.split(":")[0] in methods})
     return plan
 
 
@@ -133,13 +136,90 @@ def _row(section, item, setting, value, unit, n="", d="", note="") -> dict:
             "note": note}
 
 
+class _CountStep(Callback):
+    """A callback that counts the FLOPs (``torch.utils.flop_counter``: matmuls and convolutions) of step 2."""
+
+    def __init__(self):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        self.mode = FlopCounterMode(display=False)
+        self.flops = None
+
+    def on_step(self, info):
+        if info.step == 1:
+            self.mode.__enter__()
+        elif info.step == 2:
+            self.mode.__exit__(None, None, None)
+            self.flops = int(self.mode.get_total_flops())
+
+    def on_end(self, result):
+        if self.flops is None and result.steps_done >= 1:
+            self.mode.__exit__(None, None, None)
+
+
+def step_flops(dataset, method: str, ipc: int, options: dict, device: torch.device) -> int:
+    """FLOPs of one step of ``method`` (the second of two; uniform batches, seed 0)."""
+    from dd_explore import distill
+
+    counter = _CountStep()
+    distill.run(dataset, method, ipc=ipc, init="random", batches="uniform", steps=2, seed=0, device=device,
+                callbacks=[counter], **options)
+    return int(counter.flops or 0)
+
+
+def conv_throughput(dataset, device: torch.device, width: int = 128, depth: int = 3, batch: int = 32,
+                    repeats: int = 5) -> float:
+    """The machine's measured FLOP/s on the methods' layer shapes: forward + backward of the ConvNet
+    (``width``, ``depth``, the data set's image shape, the layout the methods use on ``device``) on
+    ``batch`` images, best of ``repeats``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dd_explore import models
+    from dd_explore._random import seeded
+    from dd_explore.distill.methods.base import ModelOptions, embed, use_channels_last
+
+    with seeded(0):
+        net = models.create("convnet", channels=dataset.channels, num_classes=dataset.num_classes,
+                            image_size=dataset.image_size, width=width, depth=depth).to(device)
+    cl = use_channels_last(ModelOptions(width=width, depth=depth), device)
+    if cl:
+        net = net.to(memory_format=torch.channels_last)
+    x = torch.randn((batch, *dataset.image_shape), generator=torch.Generator().manual_seed(0)).to(device)
+
+    def once():
+        embed(net, x.requires_grad_(True), cl).sum().backward()
+
+    once()
+    with FlopCounterMode(display=False) as counter:
+        once()
+    flops = counter.get_total_flops()
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(4):
+            once()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, (time.perf_counter() - t0) / 4)
+    return flops / best
+
+
 def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool) -> list[dict]:
     """Seconds per step (median; and mean with the probe amortized), probe share and peak memory of each
-    method with uniform and importance batches (random init, seed 0, the method's default options)."""
+    method with uniform and importance batches (random init, seed 0, the method's default options); each
+    method's FLOPs per step against the machine's measured convolution throughput (the ``limit`` rows:
+    seconds per step / (FLOPs / throughput), 1 = at the limit). A ``distill`` key ``"mtt:recompute"`` is
+    method ``mtt`` under its own label."""
     from dd_explore import distill
 
     rows = []
-    for method, (ipc, steps, options) in plan.distill.items():
+    throughput = conv_throughput(dataset, device)
+    rows.append(_row("limit", "machine", "ConvNet-3 width 128 fwd+bwd, 32 images", throughput / 1e9, "GFLOP/s",
+                     note="the methods' layout on this device"))
+    for label, (ipc, steps, options) in plan.distill.items():
+        method = label.split(":")[0]
         # one untimed step first: first-call costs (CUDA context, cuDNN autotuning, thread pools) are not a
         # property of the method
         distill.run(dataset, method, ipc=ipc, init="random", batches="uniform", steps=1, seed=0, device=device, **options)
@@ -153,20 +233,27 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
                 wall = time.perf_counter() - t0
             st = np.asarray(res.step_times)
             pt = np.asarray(res.probe_times)
-            rows.append(_row("distill", method, setting, float(np.median(st)), "s/step (median)"))
-            rows.append(_row("distill", method, setting, float(st.mean()), "s/step (mean, probe included)",
+            rows.append(_row("distill", label, setting, float(np.median(st)), "s/step (median)"))
+            if batches == "uniform":
+                flops = step_flops(dataset, method, ipc, options, device)
+                limit = flops / throughput
+                rows.append(_row("limit", label, setting, flops / 1e9, "GFLOP per step"))
+                rows.append(_row("limit", label, setting, limit, "s/step at the measured throughput"))
+                rows.append(_row("limit", label, setting, float(np.median(st)) / limit if limit > 0 else math.nan,
+                                 "x the limit (s/step / (FLOPs / throughput))"))
+            rows.append(_row("distill", label, setting, float(st.mean()), "s/step (mean, probe included)",
                              note="first step included"))
             if batches == "importance":
-                rows.append(_row("distill", method, setting, float(res.probe_share), "probe share of step time"))
+                rows.append(_row("distill", label, setting, float(res.probe_share), "probe share of step time"))
                 first = float(pt[pt > 0][0]) if (pt > 0).any() else 0.0
-                rows.append(_row("distill", method, setting, first, "s first probe (warm-up)"))
+                rows.append(_row("distill", label, setting, first, "s first probe (warm-up)"))
                 later = pt[pt > 0][1:]
                 if later.size:
-                    rows.append(_row("distill", method, setting, float(later.mean()), "s per later probe refresh"))
-            rows.append(_row("distill", method, setting, wall, "s wall (init and selection included)"))
-            rows.append(_row("distill", method, setting, mem["peak_mib"], "MiB peak RSS", note=mem["how"]))
+                    rows.append(_row("distill", label, setting, float(later.mean()), "s per later probe refresh"))
+            rows.append(_row("distill", label, setting, wall, "s wall (init and selection included)"))
+            rows.append(_row("distill", label, setting, mem["peak_mib"], "MiB peak RSS", note=mem["how"]))
             if "cuda_peak_mib" in mem:
-                rows.append(_row("distill", method, setting, mem["cuda_peak_mib"], "MiB peak CUDA allocated"))
+                rows.append(_row("distill", label, setting, mem["cuda_peak_mib"], "MiB peak CUDA allocated"))
     return rows
 
 
@@ -273,7 +360,10 @@ def speed_markdown(rows: Sequence[dict], plan: SpeedPlan, dataset_name: str, dev
              "setting says otherwise, random init, seed 0; selection timings on a seeded Gaussian mixture (one "
              "component per class); wall-clock seconds (a shared machine adds noise)"]
     lines += [f"- note: {n}" for n in plan.notes] + [""]
-    titles = {"distill": "Seconds per distillation step", "select-vs-n": "Selection time against n (select(), IPC 10)",
+    titles = {"distill": "Seconds per distillation step",
+              "limit": "Against the machine's limit (FLOPs counted with torch.utils.flop_counter; conv throughput "
+                       "measured on the same layer shapes)",
+              "select-vs-n": "Selection time against n (select(), IPC 10)",
               "kmeans-vs-sklearn": "kmeans_sensitivity vs scikit-learn KMeans (same data, one process)",
               "kmeans-scaling": "kmeans_sensitivity scaling (fresh subprocess per n)",
               "dashboard": "Live dashboard overhead"}

@@ -49,23 +49,28 @@ def test_speed_section(tmp_path, digits):
 
     mtt = {"width": 8, "depth": 2, "lr_img": 100.0, "segment": "online", "num_experts": 1, "max_start_epoch": 1,
            "syn_steps": 2, "online_steps": 2, "batch_real": 4}
-    plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {}), "mtt": (1, 2, mtt)},
+    plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {}), "mtt": (1, 2, mtt),
+                              "mtt:recompute": (1, 2, dict(mtt, meta_grad="recompute"))},
                      (600,), 8, 600, 16, (2_000,), 8, 3, 1, "importance", {"width": 8})
     rows = run_speed(tmp_path, plan, dataset=digits, device="cpu", progress=False)
     sections = {r["section"] for r in rows}
-    assert sections == {"distill", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling", "dashboard"}
+    assert sections == {"distill", "limit", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling", "dashboard"}
+    limit = {(r["item"], r["unit"]): r["value"] for r in rows if r["section"] == "limit"}
+    assert limit[("machine", "GFLOP/s")] > 0
+    for label in ("dm", "kip", "mtt", "mtt:recompute"):
+        assert limit[(label, "GFLOP per step")] > 0 and limit[(label, "x the limit (s/step / (FLOPs / throughput))")] > 0
     from dd_explore.selection import list_methods
 
     assert {r["item"] for r in rows if r["section"] == "select-vs-n"} == set(list_methods())
     ratio = [r for r in rows if r["item"] == "ratio ours/sklearn"][0]["value"]
     assert ratio > 0
     probe = [r for r in rows if r["section"] == "distill" and r["unit"] == "probe share of step time"]
-    assert len(probe) == 3 and all(0 <= r["value"] <= 1 for r in probe)
-    assert {r["item"] for r in rows if r["section"] == "distill"} == {"dm", "kip", "mtt"}
+    assert len(probe) == 4 and all(0 <= r["value"] <= 1 for r in probe)
+    assert {r["item"] for r in rows if r["section"] == "distill"} == {"dm", "kip", "mtt", "mtt:recompute"}
     assert any(r["unit"] == "MiB peak RSS" and r["value"] > 0 for r in rows)
     dash = {r["item"]: r for r in rows if r["section"] == "dashboard"}
     assert dash["time in dashboard hooks"]["value"] > 0 and "LiveDashboard" in dash["run with dashboard"]["note"]
-    assert (tmp_path / "speed.md").read_text().count("## ") == 5
+    assert (tmp_path / "speed.md").read_text().count("## ") == 6
     assert len(read_csv(tmp_path / "speed.csv")) == len(rows)
 
 
