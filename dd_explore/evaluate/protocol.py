@@ -331,7 +331,7 @@ def evaluate(
     model_kwargs: dict | None = None,
     augment: Callable | str | None = None,
     device: str | torch.device = "auto",
-    seed: int = 0,
+    seed: int | None = None,
     progress: bool = True,
     *,
     protocol: str | Protocol = "plain",
@@ -357,7 +357,7 @@ def evaluate(
     :class:`~dd_explore.evaluate.soft.Teacher` (or a network): the networks train on its
     temperature-scaled KL on every (augmented) batch instead of ``labels`` (``temperature``, default 4).
 
-    Seeds: ``seed`` (a non-negative int) is spread over the runs with ``numpy.random.SeedSequence(seed)
+    Seeds: ``seed`` (a non-negative int; default 0, or a recorded Protocol's) is spread over the runs with ``numpy.random.SeedSequence(seed)
     .spawn(runs)``: run ``r`` takes child ``r``, whose first word seeds its network's initialization and
     second word its data order (and augmentations). The children of different seeds do not overlap (with
     ``seed + r``, seed 0's second network was seed 1's first), and run ``r``'s network does not depend on
@@ -369,6 +369,8 @@ def evaluate(
     from dd_explore import models as _models
     from dd_explore.evaluate.zca import ZCA, zca_of
 
+    if seed is None:  # a recorded Protocol replays with its seed; a preset starts from 0
+        seed = protocol.seed if isinstance(protocol, Protocol) else 0
     seed = _check_seed(seed)
     names = _check_models(model, models)
     if models is not None and model_kwargs is not None:

@@ -109,7 +109,8 @@ def kd_loss(teacher: Teacher | torch.nn.Module, temperature: float):
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature must be a positive number; got {temperature!r}")
     net = teacher.net if isinstance(teacher, Teacher) else teacher
-    net.eval()
+    if isinstance(net, torch.nn.Module):
+        net.eval()
     t = float(temperature)
 
     def loss(logits: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
