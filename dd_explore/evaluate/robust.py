@@ -28,6 +28,7 @@ one per evaluation run; the last epoch's test accuracy instead of the best of th
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -157,6 +158,8 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
 
     w, gamma = _unit("w", w), _unit("gamma", gamma)
     seed, random_seed = _check_seed(seed), _check_seed(random_seed)
+    if teacher is None and temperature is not None:
+        raise ValueError(f"temperature applies to teacher (soft-label) evaluation; got temperature={temperature!r} without a teacher")
     if models is not None:
         names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
         if not names:
@@ -207,11 +210,8 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         raise ValueError(f"real_epochs must be a positive int; got {real_epochs!r}")
     start = time.perf_counter()
     common = dict(protocol=protocol, model=model, model_kwargs=model_kwargs, runs=runs, epochs=epochs, seed=seed,
-                  zca=zca, device=device, progress=progress, test=dataset.test, **overrides)
+                  zca=zca, device=device, progress=progress, test=dataset, **overrides)
     cache: dict = {}
-
-    import json
-
     scope = json.dumps({"protocol": base.to_dict(), "zca": None if zca is None else zca.checksum,
                         "test": [len(dataset.test), dataset.name], "teacher": None if teacher is None else
                         getattr(teacher, "info", repr(teacher))}, sort_keys=True, default=str)
@@ -235,8 +235,6 @@ def robust_scores(images, labels, dataset, *, protocol="dm", model: str = "convn
         return store[k]
 
     kd = teacher is not None
-    if teacher is None and temperature is not None:
-        raise ValueError(f"temperature applies to teacher (soft-label) evaluation; got temperature={temperature!r} without a teacher")
     any_labels = labels  # the set's own labels (soft targets when given)
     syn_key = "syn-hard" if (not kd and labels.ndim == 1) else "syn-any"  # hard labels: "any" is "hard"
     if syn is not None:

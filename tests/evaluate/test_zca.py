@@ -61,6 +61,10 @@ def test_whitened_dataset_and_evaluate_zca_agree(digits):
     assert a.protocol.zca["checksum"] == b.protocol.zca["checksum"] == wd.zca.checksum
     with pytest.raises(ValueError, match="test is already ZCA-whitened"):
         evaluate(x, y, wd, zca=wd.zca, **FAST)
+    from dd_explore.evaluate import robust_scores
+
+    s = robust_scores(wd.zca.transform(x), y, wd, protocol="plain", real_epochs=1, **{**FAST, "progress": False})
+    assert all(t.protocol.zca["checksum"] == wd.zca.checksum for t in s.terms.values())  # every term in ZCA space
 
 
 def test_a_run_distilled_in_zca_space_is_evaluated_in_it(digits, tmp_path, capsys):
