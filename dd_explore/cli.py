@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from dd_explore import __version__
+
+DISTRIBUTED = ("select", "distill", "evaluate", "bench")  # subcommands that run across processes (--nproc)
 
 COMMANDS = {
     "demo": "dd_explore.demo",
@@ -31,8 +34,37 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        if name in DISTRIBUTED:
+            p.add_argument("--nproc", type=int, default=None, metavar="N",
+                           help="run as N processes on this machine (torch.distributed.run --standalone; one per "
+                                "GPU, gloo on CPUs); same as torchrun --nproc-per-node N -m dd_explore ...")
         p.set_defaults(_module=module)
     return parser
+
+
+def _relaunch(nproc: int, argv: list[str]) -> int:
+    """Start ``dd-explore argv`` (without --nproc) as ``nproc`` processes through torch.distributed.run."""
+    from torch.distributed.run import main as torchrun
+
+    rest, skip = [], False
+    for i, item in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if item == "--nproc":
+            skip = True
+            continue
+        if item.startswith("--nproc="):
+            continue
+        rest.append(item)
+    try:
+        torchrun(["--standalone", "--nproc-per-node", str(nproc), "-m", "dd_explore", *rest])
+    except SystemExit as exc:  # torchrun ends with the workers' status
+        return int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 - a worker failed: torchrun raises ChildFailedError
+        print(f"dd-explore: a process of the {nproc} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None:
+        if isinstance(nproc, bool) or nproc < 1:
+            print(f"dd-explore {args.command}: error: --nproc must be a positive int; got {nproc}", file=sys.stderr)
+            return 2
+        if nproc > 1 and "WORLD_SIZE" not in os.environ:
+            return _relaunch(nproc, list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args._module.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:

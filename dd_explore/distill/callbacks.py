@@ -276,8 +276,10 @@ class Evaluation(Callback):
         return res.to_dict()
 
     def _write(self) -> None:
+        from dd_explore import distributed
+
         c = self.control
-        if c.out is not None:
+        if c.out is not None and distributed.context().main:  # one writer: rank 0
             from dd_explore.distill.rundir import write_json
 
             write_json(c.out / "metrics.json", c.metrics)

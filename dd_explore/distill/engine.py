@@ -22,6 +22,7 @@ import torch
 
 from dd_explore.data.dataset import Dataset
 from dd_explore.device import resolve_device
+from dd_explore.distributed import Context, all_reduce_sum, broadcast_object, gather_objects, owned
 from dd_explore.distill.callbacks import (
     Callback,
     CheckpointEvery,
@@ -221,7 +222,8 @@ def _clone(obj):
 class _Engine:
     """Holds the state of one run; :func:`run` drives it."""
 
-    def __init__(self, dataset, method, ipc, batches, imp_options, refresh, seed, device, progress=False):
+    def __init__(self, dataset, method, ipc, batches, imp_options, refresh, seed, device, progress=False,
+                 dist: Context = Context()):
         self.dataset = dataset
         self.method = method
         self.ipc = ipc
@@ -240,8 +242,8 @@ class _Engine:
         else:
             self.sampler = UniformSampler(labels, dataset.num_classes)
             self.probe = None
-        self.ctx = MethodContext(dataset=on_device, ipc=ipc,
-                                 device=device, generator=self.gens["method"], progress=progress)
+        self.ctx = MethodContext(dataset=on_device, ipc=ipc, device=device, generator=self.gens["method"],
+                                 progress=progress, dist=dist)
         self.losses: list[float] = []
         self.step_times: list[float] = []
         self.probe_times: list[float] = []
@@ -283,15 +285,22 @@ class _Engine:
 
     # ------------------------------------------------------------ one step
     def refresh(self) -> None:
+        """Score the sampler's pool with the probe and update q_t. Across ranks every rank trains the probe
+        alike (same draws) and scores its block of the pool; the blocks are gathered in rank order."""
         sampler = self.sampler
         pool = sampler.pool(self.gens["probe"])
-        dev_pool = pool.to(self.device)
-        x, y = self.train.batch(dev_pool, self.device), self.train_labels_dev.index_select(0, dev_pool)
+        dist = self.ctx.dist
+        part = pool[owned(pool.numel(), dist)] if dist.active else pool
+        dev_part = part.to(self.device)
+        x, y = self.train.batch(dev_part, self.device), self.train_labels_dev.index_select(0, dev_part)
         if self.probe is not None:
             images, labels, _ = self.method.synthetic()
             losses = self.probe.losses(self.ctx.dataset, images, labels, x, y, self.gens["probe"], self.device)
         else:
             losses = self.method.probe_losses(self.ctx, x, y)
+        if dist.active:
+            parts = gather_objects(None if losses is None else losses.detach().cpu())
+            losses = None if any(p is None for p in parts) else torch.cat(parts)
         sampler.update(self.step, pool, losses)
 
     def do_step(self, steps: int) -> StepInfo:
@@ -382,6 +391,7 @@ class RunSpec:
     resume: bool
     overwrite: bool
     config: dict
+    dist: Context = Context()
 
 
 def run(
@@ -428,7 +438,7 @@ def run(
                         evaluate, checkpoint_every, snapshot_every, progress, options)
     saved_state, old_metrics = read_run_dir(spec)
     engine = _Engine(spec.dataset, METHODS.create(spec.method, **spec.method_options), spec.ipc, spec.batches,
-                     spec.importance, spec.refresh, spec.seed, spec.device, progress=spec.progress)
+                     spec.importance, spec.refresh, spec.seed, spec.device, progress=spec.progress, dist=spec.dist)
     selection = None
     if saved_state is not None:
         initial = (saved_state["initial_images"], saved_state["initial_labels"])
@@ -451,6 +461,10 @@ def run(
 def validate_run(dataset, method, ipc, init, batches, steps, callbacks, device, seed, out, resume, overwrite,
                  evaluate, checkpoint_every, snapshot_every, progress, options) -> RunSpec:
     """Check every argument of :func:`run` (ValueError naming it, its rule and value) and resolve the defaults."""
+    from dd_explore import distributed
+
+    dist = distributed.setup(device)  # joins the process group under torchrun / srun; world 1 otherwise
+    device = distributed.rank_device(device)
     if isinstance(dataset, str):
         from dd_explore import data
 
@@ -517,14 +531,30 @@ def validate_run(dataset, method, ipc, init, batches, steps, callbacks, device, 
     return RunSpec(dataset=dataset, method=method, ipc=ipc, init=init, batches=batches, steps=int(steps),
                    seed=int(seed), device=dev, method_options=method_opts, importance=imp, refresh=refresh,
                    evaluation=evaluation, callbacks=user_callbacks, checkpoint_every=checkpoint_every,
-                   snapshot_every=snapshot_every, progress=bool(progress), out=out_path, resume=bool(resume),
-                   overwrite=bool(overwrite), config=config)
+                   snapshot_every=snapshot_every, progress=bool(progress) and dist.main, out=out_path,
+                   resume=bool(resume), overwrite=bool(overwrite), config=config, dist=dist)
 
 
 # ---------------------------------------------------------------------------- 2. the run directory
 def read_run_dir(spec: RunSpec) -> tuple[dict | None, dict]:
     """(checkpoint state or None, saved metrics) of the run in ``spec.out`` for a resume; refuses a non-empty
-    directory without resume/overwrite and a resume whose configuration differs. Writes nothing."""
+    directory without resume/overwrite and a resume whose configuration differs. Writes nothing. Across
+    ranks, rank 0 reads and every rank gets its answer (or its error)."""
+    if not spec.dist.active:
+        return _read_run_dir(spec)
+    answer = None
+    if spec.dist.main:
+        try:
+            answer = _read_run_dir(spec)
+        except Exception as exc:  # noqa: BLE001 - every rank raises rank 0's error
+            answer = exc
+    answer = broadcast_object(answer)
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def _read_run_dir(spec: RunSpec) -> tuple[dict | None, dict]:
     out = spec.out
     if out is None or not out.exists() or not any(out.iterdir()):
         return None, {}
@@ -551,8 +581,8 @@ def read_run_dir(spec: RunSpec) -> tuple[dict | None, dict]:
 
 
 def prepare_run_dir(spec: RunSpec) -> None:
-    """Clear the run files of an overwritten directory and create it (the first write of a run)."""
-    if spec.out is None:
+    """Clear the run files of an overwritten directory and create it (the first write of a run; rank 0's)."""
+    if spec.out is None or not spec.dist.main:
         return
     if spec.overwrite and spec.out.exists():
         from dd_explore.distill.rundir import clear_run_files
@@ -572,7 +602,7 @@ class _Loop:
             logger.info("resuming %s at step %d of %d", spec.out, self.start, spec.steps)
         # the recorder first (a step is on disk before another callback can end the run), then the user's
         cbs: list[Callback] = []
-        if spec.out is not None:
+        if spec.out is not None and spec.dist.main:  # one writer: rank 0
             from dd_explore.distill.rundir import Recorder
 
             cbs += [Recorder(spec.out, spec.snapshot_every), CheckpointEvery(spec.checkpoint_every)]
@@ -615,6 +645,10 @@ class _Loop:
             logger.error("could not write the final checkpoint after %r: %r", exc, second)
             return None
 
+    def agreed_stop(self, requested: bool) -> bool:
+        """Whether to stop before the next step: a stop requested on any rank stops every rank."""
+        return _agree(requested, self.spec.dist)
+
     def run(self) -> DistillResult:
         engine, control, cbs, config = self.engine, self.control, self.callbacks, self.spec.config
         steps = self.spec.steps
@@ -629,7 +663,7 @@ class _Loop:
             raise
         if self.start == 0:
             engine.checkpoint(engine.capture(), config, cbs, self.initial)
-        while engine.step < steps and not control.stop_requested:
+        while engine.step < steps and not self.agreed_stop(control.stop_requested):
             pre = engine.capture()
             try:
                 info = engine.do_step(steps)
@@ -637,7 +671,8 @@ class _Loop:
                 engine.restore(pre)
                 self.end(pre, _reason(exc), exc)
                 raise
-            recorded = self.spec.out is None  # the recorder (first callback) has written this step's event
+            recorded = self.spec.out is None or not self.spec.dist.main  # the recorder (first callback) wrote it
+            stop = False
             try:
                 for cb in cbs:
                     cb.on_step(info)
@@ -645,7 +680,7 @@ class _Loop:
                 if control.checkpoint_requested():
                     engine.checkpoint(engine.capture(), config, cbs, self.initial)
             except StopRun:
-                return self.end(engine.capture(), "stop")
+                stop = True
             except BaseException as exc:
                 if not recorded:
                     # interrupted (e.g. Ctrl-C, SIGTERM) before the step's event was on disk: end at the previous
@@ -653,7 +688,18 @@ class _Loop:
                     engine.restore(pre)
                 self.end(engine.capture(), _reason(exc), exc)
                 raise
+            if stop and not self.spec.dist.active:
+                return self.end(engine.capture(), "stop")
+            if stop:
+                control.stop()  # the ranks agree at the top of the loop
         return self.end(engine.capture(), "stop" if engine.step < steps else None)
+
+
+def _agree(flag: bool, dist: Context) -> bool:
+    """True on every rank when ``flag`` is on any rank (one process: ``flag``)."""
+    if not dist.active:
+        return flag
+    return bool(all_reduce_sum(torch.tensor([int(flag)], dtype=torch.int64)).item())
 
 
 def _reason(exc: BaseException) -> str:

@@ -187,7 +187,7 @@ class NetworkProbe:
             out = [F.cross_entropy(net.classifier(embed(net, pool_x[i : i + step], cl)), pool_y[i : i + step],
                                    reduction="none") for i in range(0, pool_x.shape[0], step)]
         net.train()
-        return torch.cat(out)
+        return torch.cat(out) if out else pool_x.new_zeros(0)
 
     def state_dict(self) -> dict:
         if self.net is None:

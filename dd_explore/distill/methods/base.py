@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from dd_explore._random import seeded
+from dd_explore.distributed import Context, all_reduce_sum, owned
 from dd_explore.data.dataset import Dataset
 from dd_explore.options import Choice, Flag, Int, Number, Text, option, validate
 from dd_explore.train import batch_grads
@@ -41,14 +42,21 @@ class RealBatch:
 
 @dataclass
 class MethodContext:
-    """What a method sees: the data set (on ``device``), ``ipc``, its own random generator (CPU), and
-    whether the run shows progress bars (for long set-up work such as MTT's experts)."""
+    """What a method sees: the data set (on ``device``), ``ipc``, its own random generator (CPU), whether
+    the run shows progress bars (for long set-up work such as MTT's experts), and ``dist``: this process's
+    place among several (:mod:`dd_explore.distributed`; world 1 by default)."""
 
     dataset: Dataset
     ipc: int
     device: torch.device
     generator: torch.Generator
     progress: bool = False
+    dist: Context = Context()
+
+    @property
+    def owned_classes(self) -> list[int]:
+        """The classes this process works on: all of them in one process, a block of them per rank."""
+        return owned(self.dataset.num_classes, self.dist)
 
 
 class RealBatches:
@@ -64,28 +72,37 @@ class RealBatches:
         self.num_classes = sampler.num_classes
         self.drawn: list[list[torch.Tensor]] = [[] for _ in range(self.num_classes)]
 
-    def draw(self, classes, n: int) -> RealBatch:
+    def draw(self, classes, n: int, only=None) -> RealBatch:
         """``n`` images of each class in ``classes`` (an int or a sequence), concatenated class by class.
 
-        Classes with fewer than ``n`` images give all of them when sampling without replacement.
+        Classes with fewer than ``n`` images give all of them when sampling without replacement. ``only``:
+        the classes whose images to load (the others are drawn and recorded, so the random streams and the
+        draw record stay those of a whole draw, but not loaded: a rank's share of a split step).
         """
         if isinstance(classes, int):
             classes = (classes,)
-        idx_parts, w_parts, counts = [], [], []
+        keep = None if only is None else set(int(c) for c in only)
+        idx_parts, w_parts, counts, kept = [], [], [], []
         for c in classes:
             idx, w = self._sampler.draw(int(c), int(n), self._generator)
             self.drawn[int(c)].append(idx)
+            if keep is not None and int(c) not in keep:
+                continue
             idx_parts.append(idx)
             w_parts.append(w)
             counts.append(int(idx.numel()))
+            kept.append(int(c))
+        if not idx_parts:
+            shape = tuple(self._images.images.shape[1:]) if hasattr(self._images, "images") else tuple(self._images.shape[1:])
+            return RealBatch(torch.zeros((0, *shape), device=self._device), torch.zeros(0, dtype=torch.long,
+                             device=self._device), torch.zeros(0, dtype=torch.long), None, (), ())
         indices = torch.cat(idx_parts)
         dev_idx = indices.to(self._images.device)
         weights = None if w_parts[0] is None else torch.cat(w_parts).to(self._device, torch.float32)
-        labels = torch.repeat_interleave(torch.tensor(list(classes), dtype=torch.long), torch.tensor(counts))
+        labels = torch.repeat_interleave(torch.tensor(kept, dtype=torch.long), torch.tensor(counts))
         images = (self._images.batch(dev_idx, self._device) if hasattr(self._images, "batch")
                   else self._images.index_select(0, dev_idx).to(self._device))
-        return RealBatch(images, labels.to(self._device),
-                         indices, weights, tuple(int(c) for c in classes), tuple(counts))
+        return RealBatch(images, labels.to(self._device), indices, weights, tuple(kept), tuple(counts))
 
     def draw_all(self, n: int) -> RealBatch:
         """``n`` images of every class (class 0 first)."""
@@ -229,6 +246,19 @@ class ImageMethod(DistillMethod):
 
     def setup_method(self, ctx: MethodContext) -> None:
         """What the method adds to the set-up (networks, buffers); default: nothing."""
+
+    def step_images(self, ctx: MethodContext, loss: torch.Tensor) -> None:
+        """Backward ``loss`` into the images and take the optimizer step. Across ranks, each rank's loss
+        covers its own classes (disjoint image rows), so the summed gradient is the one-process gradient,
+        exactly: every rank then takes the same step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            loss.backward()
+        if ctx.dist.active:
+            if self.images.grad is None:
+                self.images.grad = torch.zeros_like(self.images)
+            all_reduce_sum(self.images.grad)
+        self.optimizer.step()
 
     def synthetic(self):
         return self.images.detach().contiguous().clone(), self.labels.clone(), None

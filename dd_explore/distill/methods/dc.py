@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from dd_explore.distill.methods import METHODS
+from dd_explore.distributed import all_reduce_sum
 from dd_explore.distill.methods.base import (
     ImageMethod,
     ImageOptions,
@@ -81,12 +82,6 @@ class DC(ImageMethod):
         self.net = None  # the network of the last step (the probe)
         self._arch = (ctx.dataset.channels, ctx.dataset.num_classes, ctx.dataset.image_size)
 
-    def _augment_pair(self, ctx, x_real, x_syn):
-        if self.dsa is None:
-            return x_real, x_syn
-        params = self.dsa.sample(1, ctx.generator, ctx.dataset.image_size)
-        return self.dsa.apply(x_real, params), self.dsa.apply(x_syn, params)
-
     def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
         o = self.options
         ds = ctx.dataset
@@ -97,20 +92,26 @@ class DC(ImageMethod):
         net_opt = torch.optim.SGD(net.parameters(), lr=o.lr_net)
         total = 0.0
         ipc = ctx.ipc
+        own = set(ctx.owned_classes)
         for ol in range(outer):
             loss = self.images.new_zeros(())
             for c in range(ds.num_classes):
-                real = batches.draw(c, o.batch_real)
+                # every rank draws every class's batch and augmentation (the same random streams as one
+                # process); a rank matches its own classes only
+                real = batches.draw(c, o.batch_real, only=None if c in own else ())
+                params_aug = self.dsa.sample(1, ctx.generator, ds.image_size) if self.dsa is not None else None
+                if c not in own:
+                    continue
                 x_syn = self.images[c * ipc : (c + 1) * ipc]
-                x_real, x_syn = self._augment_pair(ctx, real.images, x_syn)
+                x_real = real.images
+                if params_aug is not None:
+                    x_real, x_syn = self.dsa.apply(x_real, params_aug), self.dsa.apply(x_syn, params_aug)
                 gw_real = loss_grad(net, params, x_real, real.labels, real.weights, self.channels_last, self.chunk)
                 l_syn = F.cross_entropy(forward(net, x_syn, self.channels_last), self.labels[c * ipc : (c + 1) * ipc])
                 gw_syn = torch.autograd.grad(l_syn, params, create_graph=True)
                 loss = loss + match_distance(gw_syn, gw_real)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += float(loss.detach())
+            self.step_images(ctx, loss)
+            total += float(all_reduce_sum(loss.detach().clone()))
             if ol == outer - 1:
                 break
             self._train_inner(ctx, net, net_opt, inner)
@@ -131,7 +132,7 @@ class DC(ImageMethod):
         out = [F.cross_entropy(forward(self.net, images[i : i + step], self.channels_last), labels[i : i + step],
                                reduction="none") for i in range(0, images.shape[0], step)]
         self.net.train()
-        return torch.cat(out)
+        return torch.cat(out) if out else images.new_zeros(0)
 
     def extra_state(self) -> dict:
         if self.net is None:

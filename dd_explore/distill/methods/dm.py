@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from dd_explore.distill.methods import METHODS
+from dd_explore.distributed import all_reduce_sum
 from dd_explore.distill.methods.base import (
     ImageMethod,
     ImageOptions,
@@ -51,23 +52,34 @@ class DM(ImageMethod):
         net.train()
         for p in net.parameters():
             p.requires_grad_(False)
-        real = batches.draw_all(o.batch_real)
-        x_real, x_syn = real.images, self.images
+        split = ctx.dist.active  # several ranks: this one matches its own classes only
+        own = ctx.owned_classes
+        real = batches.draw(tuple(range(num_classes)), o.batch_real, only=own if split else None)
+        x_syn, syn_labels, syn_groups = self.images, self.labels, self.labels_cpu
+        if split:
+            rows = torch.nonzero(torch.isin(self.labels_cpu, torch.tensor(own)), as_tuple=False).flatten()
+            x_syn = self.images.index_select(0, rows.to(self.images.device))
+            syn_labels, syn_groups = self.labels.index_select(0, rows.to(self.labels.device)), self.labels_cpu[rows]
+        x_real = real.images
         if self.dsa is not None:
-            params = self.dsa.sample(num_classes, ctx.generator, ds.image_size)
+            params = self.dsa.sample(num_classes, ctx.generator, ds.image_size)  # every class's, on every rank
             x_real = self.dsa.apply(x_real, params, real.labels_cpu())
-            x_syn = self.dsa.apply(x_syn, params, self.labels_cpu)
+            x_syn = self.dsa.apply(x_syn, params, syn_groups)
         with torch.no_grad():
             emb_real = embed(net, x_real, self.channels_last, self.chunk)
             mean_real = class_means(emb_real, real.labels, num_classes, real.weights)
         emb_syn = embed(net, x_syn, self.channels_last, self.chunk)
-        mean_syn = class_means(emb_syn, self.labels, num_classes, None)
+        mean_syn = class_means(emb_syn, syn_labels, num_classes, None)
         per_class = ((mean_real - mean_syn) ** 2).sum(1)
+        if split:  # other ranks' classes are theirs: 0 here, their value after the sum
+            mask = torch.zeros(num_classes, dtype=per_class.dtype, device=per_class.device)
+            mask[own] = 1
+            per_class = per_class * mask
         loss = per_class.sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return StepOutput(float(loss.detach()), {"class_loss": per_class.detach().cpu().tolist()})
+        self.step_images(ctx, loss)
+        per_class = all_reduce_sum(per_class.detach().clone())
+        return StepOutput(float(per_class.sum()) if split else float(loss.detach()),
+                          {"class_loss": per_class.cpu().tolist()})
 
 
 def class_means(emb: torch.Tensor, labels: torch.Tensor, num_classes: int, weights: torch.Tensor | None) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 
 from dd_explore.distill.methods import METHODS
 from dd_explore.distill.methods.base import DistillMethod, MethodContext, RealBatches, StepOutput, class_labels
+from dd_explore.distributed import all_reduce_sum, owned
 from dd_explore.options import Choice, Flag, Int, Number, option
 
 KERNELS = ("ntk", "rbf")
@@ -105,13 +106,24 @@ class KIP(DistillMethod):
     def step(self, ctx: MethodContext, batches: RealBatches) -> StepOutput:
         real = batches.draw_all(self.options.batch_real)
         alpha = self._alpha()
-        pred = self.kernel(real.images, self.images) @ alpha
-        err = ((pred - one_hot_centred(real.labels, self.num_classes).to(self.dtype)) ** 2).sum(1)
-        if real.weights is not None:
-            err = err * real.weights.to(self.dtype)
-        loss = 0.5 * err.mean()
+        x, labels, weights = real.images, real.labels, real.weights
+        n = x.shape[0]
+        if ctx.dist.active:  # this rank's block of the real batch's kernel rows; the gradients are summed
+            rows = torch.tensor(owned(n, ctx.dist), dtype=torch.long, device=x.device)
+            x, labels = x.index_select(0, rows), labels.index_select(0, rows)
+            weights = None if weights is None else weights.index_select(0, rows)
+        pred = self.kernel(x, self.images) @ alpha
+        err = ((pred - one_hot_centred(labels, self.num_classes).to(self.dtype)) ** 2).sum(1)
+        if weights is not None:
+            err = err * weights.to(self.dtype)
+        loss = 0.5 * err.mean() if not ctx.dist.active else 0.5 * err.sum() / n
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if ctx.dist.active:
+            for t in (self.images, self.targets):
+                if t.requires_grad:
+                    all_reduce_sum(t.grad)
+            loss = all_reduce_sum(loss.detach().clone())
         self.optimizer.step()
         return StepOutput(float(loss.detach()))
 
@@ -124,7 +136,7 @@ class KIP(DistillMethod):
             pred = self.kernel(images[i : i + 2048], self.images) @ alpha
             y = one_hot_centred(labels[i : i + 2048], self.num_classes).to(self.dtype)
             out.append(((pred - y) ** 2).sum(1))
-        return torch.cat(out).float()
+        return torch.cat(out).float() if out else images.new_zeros(0)
 
     def synthetic(self):
         targets = self.targets.detach().clone() if self.options.learn_labels else None

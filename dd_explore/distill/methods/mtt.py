@@ -34,6 +34,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -49,6 +50,7 @@ from dd_explore.distill.methods.base import (
     make_network,
     seed_from,
 )
+from dd_explore.distributed import broadcast_object, gather_objects, merge_owned
 from dd_explore.options import Choice, Int, Number, Text, default, option
 from dd_explore.train import sgd_epochs
 
@@ -120,41 +122,53 @@ class MTT(ImageMethod):
     def _experts(self, ctx: MethodContext, seed: int) -> list[list[list[torch.Tensor]]]:
         """The expert buffer for ``seed``: from ``expert_dir`` when it holds it, else trained (and saved there).
         A buffer file that cannot be read or does not hold this buffer's shape is reported (a warning naming
-        it and what is wrong) and trained again, overwriting it."""
-        import logging
-
-        from dd_explore._io import damage, where, write_torch
+        it and what is wrong) and trained again, overwriting it. Across ranks, rank 0 reads the file and
+        shares it, the experts are trained in parallel (expert e on rank e mod N), and rank 0 writes it."""
+        from dd_explore._io import write_torch
 
         o = self.options
-        if o.expert_dir is None:
-            return self._train_experts(ctx, torch.Generator().manual_seed(seed))
-        path = Path(o.expert_dir) / f"mtt-experts-{self.buffer_key(ctx, seed)}.pt"
-        if path.exists():
-            shapes = [tuple(p.shape) for p in self.net.parameters()]
-            epochs = o.max_start_epoch + o.expert_epochs
-
-            def fits(buf) -> bool:  # num_experts trajectories of epochs + 1 parameter sets of this network
-                return isinstance(buf, list) and len(buf) == o.num_experts and all(
-                    isinstance(traj, list) and len(traj) == epochs + 1 and all(
-                        isinstance(params, list)
-                        and [tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in params] == shapes
-                        for params in traj)
-                    for traj in buf)
-
-            try:
-                saved = torch.load(path, weights_only=True, map_location="cpu")
-                problem = None if fits(saved) else (f"does not hold {o.num_experts} expert trajectories of "
-                                                    f"{epochs + 1} parameter sets of this network")
-            except Exception as exc:  # noqa: BLE001 - any failure to read the file means it is damaged
-                problem = f"is truncated or corrupt (torch.load: {damage(exc)})"
-            if problem is None:
-                return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
-            logging.getLogger(__name__).warning("MTT expert buffer %s %s; training the experts again and "
-                                                "overwriting it", where(path), problem)
-        buffer = self._train_experts(ctx, torch.Generator().manual_seed(seed))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_torch(path, [[[p.cpu() for p in params] for params in traj] for traj in buffer])  # atomic
+        path = None if o.expert_dir is None else Path(o.expert_dir) / f"mtt-experts-{self.buffer_key(ctx, seed)}.pt"
+        saved = self._read_buffer(path) if path is not None and ctx.dist.main else None
+        saved = broadcast_object(saved)
+        if saved is not None:
+            return [[[p.to(ctx.device) for p in params] for params in traj] for traj in saved]
+        buffer = self._train_experts(ctx, seed)
+        if path is not None and ctx.dist.main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_torch(path, [[[p.cpu() for p in params] for params in traj] for traj in buffer])  # atomic
         return buffer
+
+    def _read_buffer(self, path: Path):
+        """The buffer in ``path``, or None (missing; or unreadable / of another shape: a warning says which)."""
+        import logging
+
+        from dd_explore._io import damage, where
+
+        if not path.exists():
+            return None
+        o = self.options
+        shapes = [tuple(p.shape) for p in self.net.parameters()]
+        epochs = o.max_start_epoch + o.expert_epochs
+
+        def fits(buf) -> bool:  # num_experts trajectories of epochs + 1 parameter sets of this network
+            return isinstance(buf, list) and len(buf) == o.num_experts and all(
+                isinstance(traj, list) and len(traj) == epochs + 1 and all(
+                    isinstance(params, list)
+                    and [tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in params] == shapes
+                    for params in traj)
+                for traj in buf)
+
+        try:
+            saved = torch.load(path, weights_only=True, map_location="cpu")
+            problem = None if fits(saved) else (f"does not hold {o.num_experts} expert trajectories of "
+                                                f"{epochs + 1} parameter sets of this network")
+        except Exception as exc:  # noqa: BLE001 - any failure to read the file means it is damaged
+            problem = f"is truncated or corrupt (torch.load: {damage(exc)})"
+        if problem is None:
+            return saved
+        logging.getLogger(__name__).warning("MTT expert buffer %s %s; training the experts again and "
+                                            "overwriting it", where(path), problem)
+        return None
 
     def buffer_key(self, ctx: MethodContext, seed: int) -> str:
         """Hash of what decides the experts: the train split, the expert options, ``seed``, the device type."""
@@ -163,20 +177,25 @@ class MTT(ImageMethod):
         h.update(train.images.detach().cpu().contiguous().numpy().tobytes())
         h.update(train.labels.detach().cpu().contiguous().numpy().tobytes())
         opts = {k: getattr(self.options, k) for k in EXPERT_OPTIONS}
-        h.update(json.dumps({"options": opts, "seed": int(seed), "device": ctx.device.type,
+        h.update(json.dumps({"options": opts, "seed": int(seed), "device": ctx.device.type, "experts": "seeded each",
                              "shape": list(train.images.shape)}, sort_keys=True).encode())
         return h.hexdigest()[:20]
 
-    def _train_experts(self, ctx: MethodContext, generator: torch.Generator) -> list[list[list[torch.Tensor]]]:
-        """``buffer[e][t]``: expert e's parameters (detached, in ``self.names`` order) after t epochs."""
+    def _train_experts(self, ctx: MethodContext, seed: int) -> list[list[list[torch.Tensor]]]:
+        """``buffer[e][t]``: expert e's parameters (detached, in ``self.names`` order) after t epochs. Expert e
+        draws from its own generator (child e of ``SeedSequence(seed)``), so the experts can be trained on
+        different ranks (expert e on rank e mod N) and gathered, giving the buffer one process trains."""
         o = self.options
         ds = ctx.dataset
         x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
         epochs = o.max_start_epoch + o.expert_epochs
-        bar = tqdm(total=o.num_experts * epochs, desc="mtt: training experts", unit="epoch", leave=False,
-                   disable=not ctx.progress)
-        buffer = []
-        for _ in range(o.num_experts):
+        mine = [e for e in range(o.num_experts) if e % ctx.dist.world == ctx.dist.rank]
+        bar = tqdm(total=len(mine) * epochs, desc="mtt: training experts", unit="epoch", leave=False,
+                   disable=not (ctx.progress and ctx.dist.main))
+        children = np.random.SeedSequence(seed).spawn(o.num_experts)
+        trained = {}
+        for e in mine:
+            generator = torch.Generator().manual_seed(int(children[e].generate_state(1, np.uint64)[0] >> 1))
             net = make_network(self.net_options, ds, generator, ctx.device)
             trajectory = [[p.detach().clone() for p in net.parameters()]]
 
@@ -188,9 +207,13 @@ class MTT(ImageMethod):
             sgd_epochs(net, x_all, y_all, torch.optim.SGD(net.parameters(), lr=o.lr_teacher), epochs=epochs,
                        batch_size=o.batch_train, generator=generator,
                        augment=None if self.dsa is None else lambda x, g: self._augment(x, g, ds), on_epoch=keep)
-            buffer.append(trajectory)
+            trained[e] = trajectory
         bar.close()
-        return buffer
+        if ctx.dist.active:
+            cpu = {e: [[p.cpu() for p in params] for params in traj] for e, traj in trained.items()}
+            trained = {e: [[p.to(ctx.device) for p in params] for params in traj]
+                       for e, traj in merge_owned(gather_objects(cpu)).items()}
+        return [trained[e] for e in range(o.num_experts)]
 
     def _augment(self, x: torch.Tensor, generator: torch.Generator, ds) -> torch.Tensor:
         if self.dsa is None:
