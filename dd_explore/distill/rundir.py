@@ -13,9 +13,14 @@ Files (all written atomically through :mod:`dd_explore._io`: a temporary file, f
   ``extra`` (method-specific numbers).
 - ``snapshots.npz``: ``steps`` (S,), ``images`` (S, N, C, H, W) float32, ``labels`` (N,): the synthetic
   images at step 0, every ``snapshot_every`` steps, at the last step and where a run stopped.
-- ``importance.npz``: ``refresh_steps`` (R,), ``q`` (R, n_train) float32 (each class sums to 1; R = 0 for
-  uniform batches), ``draw_counts`` (n_train,) cumulative draws per train point, ``train_labels``
-  (n_train,), ``hist_edges``.
+- ``importance.npz``: ``refresh_steps`` (R,) every refresh, ``draw_counts`` (n_train,) cumulative draws per
+  train point, ``train_labels`` (n_train,), ``hist_edges``, and q_t in one of two forms (``q_format``):
+  ``"dense"`` (while R x n_train x 4 bytes fit in :data:`Q_RECORD_BYTES`): ``q`` (R, n_train) float32, each
+  class summing to 1 (R = 0 for uniform batches); ``"compact"`` (larger runs): ``q_steps`` (K,) the
+  refreshes kept -- every s-th refresh (s a power of two, so that K <= Q_RECORD_BYTES / (2 n_train)) and
+  always the last -- and ``q_rel16`` (K, n_train) float16 holding n_c q (1 = uniform; ~3 significant
+  digits). :func:`load_run` gives both as ``q`` (float32, renormalized per class) with ``refresh_steps``
+  the steps of its rows and ``all_refresh_steps`` every refresh.
 - ``checkpoint.pt``: everything needed to resume exactly (images, optimizer and method state, generator
   states, sampler and probe state, history, step, config); read it with :func:`load_checkpoint`.
 - ``checkpoint.prev.pt``: the checkpoint before it, kept by :func:`save_checkpoint` so that a resume falls
@@ -54,8 +59,8 @@ from dd_explore._io import (
 from dd_explore.distill.callbacks import Callback
 from dd_explore.distill.importance import HIST_EDGES
 
-__all__ = ["CHECKPOINT", "CHECKPOINT_KEYS", "FORMAT", "PREVIOUS_CHECKPOINT", "RUN_DIRS", "RUN_FILES", "Recorder",
-           "RunRecord", "checkpoint_problem", "clear_run_files", "config_differences", "flatten", "is_run_file",
+__all__ = ["CHECKPOINT", "CHECKPOINT_KEYS", "FORMAT", "PREVIOUS_CHECKPOINT", "Q_RECORD_BYTES", "RUN_DIRS", "RUN_FILES", "Recorder",
+           "RunRecord", "checkpoint_problem", "clear_run_files", "config_differences", "flatten", "is_run_file", "kept_refreshes",
            "load_checkpoint", "load_run", "read_events", "save_checkpoint", "versions", "write_json", "write_lines",
            "write_npz", "write_torch"]
 
@@ -67,6 +72,8 @@ PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 RUN_FILES = ("config.json", "synthetic.pt", "synthetic.npz", "events.jsonl", "snapshots.npz", "importance.npz",
              CHECKPOINT, PREVIOUS_CHECKPOINT, "metrics.json")
 RUN_DIRS = ("init",)
+#: the importance record's budget for q_t: dense float32 while it fits, else a thinned float16 record
+Q_RECORD_BYTES = 8 * 2**20
 #: what the engine's checkpoint state holds (``_Engine.capture`` plus what ``_Engine.checkpoint`` adds)
 CHECKPOINT_KEYS = ("step", "method", "sampler", "probe", "generators", "history", "elapsed", "config",
                    "initial_images", "initial_labels")
@@ -197,14 +204,55 @@ def _resume_npz(path: Path, required: tuple[str, ...], lost: str) -> dict | None
         return None
 
 
+# ---------------------------------------------------------------------------- the q_t record
+def kept_refreshes(count: int, max_rows: int) -> list[int]:
+    """Ordinals (0-based) of the refreshes whose full q_t a record of ``count`` refreshes keeps: every s-th
+    refresh with s the smallest power of two giving at most ``max_rows`` of them, and always the last.
+    A function of ``count`` only, and a row dropped is never needed again, so memory stays bounded."""
+    if count <= 0:
+        return []
+    stride = 1
+    while -(-count // stride) > max(1, max_rows):
+        stride *= 2
+    rows = list(range(0, count, stride))
+    if rows[-1] != count - 1:
+        rows.append(count - 1)
+    return rows
+
+
+def _importance_rows(z: dict, renormalize: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(every refresh step, the steps of the q rows, q (K, n) float32) of an importance.npz in either form
+    (a record without ``q_format`` is dense); compact rows are renormalized per class unless told not to
+    (a resume re-records them: q * n_c then gives back the same float16 values)."""
+    steps = np.asarray(z["refresh_steps"], dtype=np.int64)
+    fmt = str(z["q_format"]) if "q_format" in z else "dense"
+    if fmt == "dense":
+        if "q" not in z:
+            raise ValueError("importance.npz is dense but has no q")
+        return steps, steps, np.asarray(z["q"], dtype=np.float32)
+    if fmt != "compact" or "q_rel16" not in z or "q_steps" not in z:
+        raise ValueError(f"importance.npz has an unknown q_format {fmt!r} (or misses q_steps / q_rel16)")
+    rel = np.asarray(z["q_rel16"], dtype=np.float64)
+    labels = np.asarray(z["train_labels"], dtype=np.int64) if "train_labels" in z else None
+    if labels is None or rel.shape[0] == 0:
+        return steps, np.asarray(z["q_steps"], dtype=np.int64), rel.astype(np.float32)
+    if not renormalize:
+        sizes = np.bincount(labels).astype(np.float64)[labels]
+        return steps, np.asarray(z["q_steps"], dtype=np.int64), (rel / sizes).astype(np.float32)
+    sums = np.stack([np.bincount(labels, weights=row, minlength=int(labels.max()) + 1) for row in rel])
+    q = rel / np.maximum(sums[:, labels], 1e-300)  # n_c q -> q, each class summing to 1 again
+    return steps, np.asarray(z["q_steps"], dtype=np.int64), q.astype(np.float32)
+
+
 # ---------------------------------------------------------------------------- recorder
 class Recorder(Callback):
     """Writes the run directory: events every step, snapshots/importance/synthetic/checkpoint at each
     checkpoint (the engine adds it when ``out=`` is given)."""
 
-    def __init__(self, out: str | Path, snapshot_every: int):
+    def __init__(self, out: str | Path, snapshot_every: int, q_bytes: int | None = None):
         self.out = Path(out)
         self.snapshot_every = snapshot_every
+        self.q_bytes = q_bytes
 
     def on_start(self, control) -> None:
         self.control = control
@@ -223,19 +271,27 @@ class Recorder(Callback):
         self._events = open(events_path, "a", encoding="utf-8")
         self.snap_steps: list[int] = []
         self.snap_images: list[np.ndarray] = []
-        self.refresh_steps: list[int] = []
-        self.refresh_q: list[np.ndarray] = []
+        self.refresh_steps: list[int] = []  # every refresh
+        self.refresh_q: dict[int, np.ndarray] = {}  # refresh ordinal -> q (float32), the rows kept
         if start:  # the history up to the checkpoint; a damaged file loses its history, not the run
             z = _resume_npz(out / "snapshots.npz", ("steps", "images"), "the snapshots before the resume")
             if z is not None:
                 keep = z["steps"] <= start
                 self.snap_steps = [int(s) for s in z["steps"][keep]]
                 self.snap_images = list(z["images"][keep])
-            z = _resume_npz(out / "importance.npz", ("refresh_steps", "q"), "the importance refreshes before the resume")
+            z = _resume_npz(out / "importance.npz", ("refresh_steps",), "the importance refreshes before the resume")
             if z is not None:
-                keep = z["refresh_steps"] < start
-                self.refresh_steps = [int(s) for s in z["refresh_steps"][keep]]
-                self.refresh_q = list(z["q"][keep])
+                try:
+                    steps, q_steps, q = _importance_rows(z, renormalize=False)
+                except ValueError as exc:
+                    logger.warning("%s; the importance refreshes before the resume are lost, the run goes on", exc)
+                else:
+                    self.refresh_steps = [int(s) for s in steps[steps < start]]
+                    ordinal = {int(s): i for i, s in enumerate(steps)}
+                    for s_, row in zip(q_steps, q):
+                        if s_ < start:
+                            self.refresh_q[ordinal[int(s_)]] = row.astype(np.float32)
+                    self._thin()
         if not self.snap_steps:
             self.snap_steps, self.snap_images = [0], [control.initial_images.numpy().astype(np.float32)]
         self.labels = control.initial_labels.numpy()
@@ -245,9 +301,39 @@ class Recorder(Callback):
         self._events.flush()
         if info.refreshed:
             self.refresh_steps.append(int(info.importance_step))
-            self.refresh_q.append(self.control.importance_q())
+            self.refresh_q[len(self.refresh_steps) - 1] = np.asarray(self.control.importance_q(), dtype=np.float32)
+            self._thin()
         if info.step % self.snapshot_every == 0 or info.step == info.steps:
             self._snapshot(info.step, info.images)
+
+    # ------------------------------------------------------------ the q_t record
+    def _budget(self) -> int:
+        return int(self.q_bytes if self.q_bytes is not None else Q_RECORD_BYTES)
+
+    def _max_rows(self) -> int:
+        n = next((r.shape[0] for r in self.refresh_q.values()), 0)
+        return max(2, self._budget() // max(1, 2 * n))
+
+    def _thin(self) -> None:
+        """Keep only the rows :func:`kept_refreshes` keeps for the refreshes so far (memory stays bounded)."""
+        keep = set(kept_refreshes(len(self.refresh_steps), self._max_rows()))
+        for r in [r for r in self.refresh_q if r not in keep]:
+            del self.refresh_q[r]
+
+    def _q_record(self, step: int, train_labels: np.ndarray) -> dict:
+        """The arrays of importance.npz for the refreshes before ``step``: dense or compact (module doc)."""
+        n = train_labels.shape[0]
+        count = sum(1 for s in self.refresh_steps if s < step)
+        steps = np.array(self.refresh_steps[:count], dtype=np.int64)
+        rows = [r for r in kept_refreshes(count, self._max_rows()) if r in self.refresh_q]
+        if len(rows) == count and count * n * 4 <= self._budget():
+            q = np.stack([self.refresh_q[r] for r in rows]) if rows else np.zeros((0, n), dtype=np.float32)
+            return {"q_format": np.array("dense"), "refresh_steps": steps, "q": q.astype(np.float32, copy=False)}
+        sizes = np.bincount(train_labels).astype(np.float64)[train_labels]
+        rel = np.stack([(self.refresh_q[r] * sizes).astype(np.float16) for r in rows]) if rows \
+            else np.zeros((0, n), dtype=np.float16)
+        return {"q_format": np.array("compact"), "refresh_steps": steps,
+                "q_steps": np.array([self.refresh_steps[r] for r in rows], dtype=np.int64), "q_rel16": rel}
 
     def _snapshot(self, step: int, images: torch.Tensor) -> None:
         if self.snap_steps and self.snap_steps[-1] == step:
@@ -263,11 +349,9 @@ class Recorder(Callback):
         keep = [i for i, s in enumerate(self.snap_steps) if s <= checkpoint.step]
         write_npz(out / "snapshots.npz", steps=np.array([self.snap_steps[i] for i in keep], dtype=np.int64),
                   images=np.stack([self.snap_images[i] for i in keep]), labels=self.labels)
-        rk = [i for i, s in enumerate(self.refresh_steps) if s < checkpoint.step]
-        q = (np.stack([self.refresh_q[i] for i in rk]) if rk
-             else np.zeros((0, checkpoint.train_labels.shape[0]), dtype=np.float32))
-        write_npz(out / "importance.npz", refresh_steps=np.array([self.refresh_steps[i] for i in rk], dtype=np.int64), q=q,
-                  draw_counts=checkpoint.draw_counts.numpy(), train_labels=checkpoint.train_labels.numpy(),
+        train_labels = checkpoint.train_labels.numpy()
+        write_npz(out / "importance.npz", **self._q_record(checkpoint.step, train_labels),
+                  draw_counts=checkpoint.draw_counts.numpy(), train_labels=train_labels,
                   hist_edges=np.array(HIST_EDGES))
         syn = {"images": images, "labels": labels, "step": torch.tensor(checkpoint.step)}
         if targets is not None:
@@ -317,7 +401,9 @@ class RunRecord:
     Per step (from events): ``event_steps``, ``losses``, ``step_times``, ``probe_times`` (T,), and
     ``events`` (the raw dicts, with per-class importance summaries and drawn indices).
     Snapshots: ``snapshot_steps`` (S,), ``snapshot_images`` (S, N, C, H, W); ``initial_images`` is the
-    step-0 snapshot. Importance: ``refresh_steps`` (R,), ``q`` (R, n_train), ``draw_counts`` (n_train,),
+    step-0 snapshot. Importance: ``q`` (K, n_train) float32 (each class sums to 1) at ``refresh_steps``
+    (K,) -- every refresh, or for a compact record (``q_format == "compact"``, long runs on large sets)
+    every s-th one and the last -- ``all_refresh_steps`` (R,) every refresh, ``draw_counts`` (n_train,),
     ``train_labels`` (n_train,), ``hist_edges``. ``metrics`` (dict or None), ``config`` (dict),
     ``checkpoint_step`` (steps a resume would start from, or None), ``path``.
     """
@@ -342,6 +428,13 @@ class RunRecord:
     hist_edges: np.ndarray
     metrics: dict | None
     checkpoint_step: int | None
+    all_refresh_steps: np.ndarray | None = None
+    q_format: str = "dense"
+
+    @property
+    def q_thinned(self) -> bool:
+        """True when q is kept at fewer refreshes than there were (a compact record)."""
+        return self.all_refresh_steps is not None and len(self.all_refresh_steps) > len(self.refresh_steps)
 
     @property
     def initial_images(self) -> np.ndarray:
@@ -424,9 +517,13 @@ def load_run(path: str | Path) -> RunRecord:
             raise FileNotFoundError(f"{path} has no {name} (every checkpoint writes one)")
     z = read_npz(path / "snapshots.npz", ("steps", "images"))
     snap_steps, snap_images = z["steps"], z["images"]
-    z = read_npz(path / "importance.npz", ("refresh_steps", "q", "draw_counts", "train_labels", "hist_edges"))
-    refresh_steps, q, counts, train_labels, edges = (z["refresh_steps"], z["q"], z["draw_counts"],
-                                                      z["train_labels"], z["hist_edges"])
+    z = read_npz(path / "importance.npz", ("refresh_steps", "draw_counts", "train_labels", "hist_edges"))
+    try:
+        all_steps, refresh_steps, q = _importance_rows(z)
+    except ValueError as exc:
+        raise ValueError(f"{where(path / 'importance.npz')}: {exc}") from None
+    q_format = str(z["q_format"]) if "q_format" in z else "dense"
+    counts, train_labels, edges = z["draw_counts"], z["train_labels"], z["hist_edges"]
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else None
     ckpt_step = None
     if (path / CHECKPOINT).exists() or (path / PREVIOUS_CHECKPOINT).exists():
@@ -440,4 +537,5 @@ def load_run(path: str | Path) -> RunRecord:
         step_times=col("step_time"), probe_times=col("probe_time"), snapshot_steps=snap_steps,
         snapshot_images=snap_images, refresh_steps=refresh_steps, q=q, draw_counts=counts,
         train_labels=train_labels, hist_edges=edges, metrics=metrics, checkpoint_step=ckpt_step,
+        all_refresh_steps=all_steps, q_format=q_format,
     )

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from dd_explore.viz.embedding import Embedding, embedding_figure
 from dd_explore.viz.images import _numpy
+from dd_explore.viz.scales import clipped_counts
 
 SORTS = ("final", "index")
 
@@ -48,6 +49,7 @@ def importance_heatmap_figure(
     class_names: Sequence[str] | None = None,
     title: str | None = "Sampling probability q_t of the real points (x uniform)",
     zmax: float | None = None,
+    max_columns: int | None = 600,
 ) -> go.Figure:
     """Heatmap per class: x = the class's real points, y = refresh step, colour = n_c * q_t (1 = uniform).
 
@@ -56,33 +58,52 @@ def importance_heatmap_figure(
     first visible) and a dropdown to switch class. Diverging colours: white = uniform (1), red = drawn
     more often, blue = less; the scale tops at ``zmax`` (default max(2, 99.5th percentile)). ``sort="final"``: points ordered by their last q
     (largest left); ``"index"``: by global index. ``customdata`` holds each column's global index.
+    ``max_columns``: a class with more points shows that many columns, each the mean of n_c q over
+    consecutive points in that order (``customdata`` then holds each column's first global index, and the
+    x-axis title says how many points a column averages); None: one column per point.
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
+    if max_columns is not None and (isinstance(max_columns, bool) or not isinstance(max_columns, (int, np.integer))
+                                    or max_columns < 2):
+        raise ValueError(f"max_columns must be an int >= 2 or None; got {max_columns!r}")
     st, qq, lab = _check_q(steps, q, labels)
     rel = relative_to_uniform(qq, lab)
     classes = sorted(int(c) for c in np.unique(lab))
     top = float(zmax) if zmax is not None else float(max(2.0, np.quantile(rel, 0.995)))
     fig = go.Figure()
+    binned = 1
     for k, c in enumerate(classes):
         members = np.flatnonzero(lab == c)
         if sort == "final":
             members = members[np.argsort(-rel[-1, members], kind="stable")]
         z = rel[:, members].astype(np.float32)
+        x = np.arange(members.shape[0])
+        first = members
+        if max_columns is not None and members.shape[0] > max_columns:
+            groups = np.array_split(np.arange(members.shape[0]), int(max_columns))
+            starts = np.array([g[0] for g in groups])
+            z = np.add.reduceat(z, starts, axis=1) / np.array([g.size for g in groups], dtype=np.float32)[None, :]
+            x, first = starts, members[starts]
+            binned = max(binned, int(np.ceil(members.shape[0] / max_columns)))
         name = str(class_names[c]) if class_names is not None else str(c)
         fig.add_trace(go.Heatmap(
-            z=z, x=np.arange(members.shape[0]), y=[str(int(s)) for s in st],
-            customdata=np.broadcast_to(members.astype(np.float64), z.shape).copy(),
+            z=z, x=x, y=[str(int(s)) for s in st],
+            customdata=np.broadcast_to(first.astype(np.float64), z.shape).copy(),
             zmin=0.0, zmax=top, zmid=1.0, colorscale="RdBu_r", visible=(k == 0), name=f"class {name}",
             colorbar=dict(title=dict(text="n_c q"), thickness=12),
-            hovertemplate="point %{customdata}<br>step %{y}<br>n_c q = %{z:.3g}<extra>%{fullData.name}</extra>",
+            hovertemplate=("point %{customdata}" if binned == 1 else "points from %{customdata} (rank %{x}), mean")
+                          + "<br>step %{y}<br>n_c q = %{z:.3g}<extra>%{fullData.name}</extra>",
         ))
     buttons = [dict(label=f"class {class_names[c] if class_names is not None else c}", method="update",
                     args=[{"visible": [j == k for j in range(len(classes))]}])
                for k, c in enumerate(classes)]
+    xtitle = "real points of the class, " + ("highest final q first" if sort == "final" else "by index")
+    if binned > 1:
+        xtitle += f" (each column: mean of ~{binned} points)"
     fig.update_layout(
         title=title, template="plotly_white", width=760, height=max(300, min(600, 24 * st.shape[0] + 160)),
-        xaxis_title="real points of the class, " + ("highest final q first" if sort == "final" else "by index"),
+        xaxis_title=xtitle,
         yaxis_title="refresh step", yaxis_type="category",
         updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.12, yanchor="top", showactive=True)],
         margin=dict(l=70, r=20, t=70 if title else 40, b=50),
@@ -156,11 +177,15 @@ def draw_count_figure(
     expected: float | np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
     title: str | None = "How often each real point was drawn",
+    clip: bool = True,
 ) -> go.Figure:
     """Histogram of draw counts per real point, one overlaid histogram trace per class.
 
     counts (n,): cumulative draws of each real point; ``expected``: draws per point under uniform
-    batches (scalar, or per class (C,)); drawn as a dashed line when given.
+    batches (scalar, or per class (C,)); drawn as a dashed line when given. ``clip``: when a few points
+    were drawn far more often than the rest (beyond 1.5x the 99.5th percentile), the x axis ends there and
+    those points are counted in the last bar (a note under the title says how many, and the largest count)
+    instead of squeezing everything into the left edge.
     """
     cnt = _numpy(counts).reshape(-1).astype(np.int64)
     lab = _numpy(labels).reshape(-1).astype(np.int64)
@@ -168,17 +193,21 @@ def draw_count_figure(
         raise ValueError(f"counts must have one entry per real point ({lab.shape[0]} labels); got {cnt.shape[0]}")
     if cnt.size and cnt.min() < 0:
         raise ValueError(f"counts must be >= 0; got min {cnt.min()}")
+    shown, top, over = clipped_counts(cnt) if clip else (cnt, int(cnt.max()) if cnt.size else 0, 0)
     fig = go.Figure()
-    top = int(cnt.max()) if cnt.size else 0
+    size = max(1, int(np.ceil((top + 1) / 60)))
     for c in sorted(int(c) for c in np.unique(lab)):
         name = str(class_names[c]) if class_names is not None else str(c)
-        fig.add_trace(go.Histogram(x=cnt[lab == c], name=f"class {name}", opacity=0.55,
-                                   xbins=dict(start=-0.5, end=top + 0.5, size=max(1, int(np.ceil((top + 1) / 60)))),
+        fig.add_trace(go.Histogram(x=shown[lab == c], name=f"class {name}", opacity=0.55,
+                                   xbins=dict(start=-0.5, end=top + 0.5, size=size),
                                    hovertemplate="drawn %{x} times<br>%{y} points<extra>%{fullData.name}</extra>"))
     if expected is not None:
         e = np.atleast_1d(np.asarray(expected, dtype=np.float64))
         fig.add_vline(x=float(e.mean()), line_dash="dash", annotation_text="uniform", annotation_position="top right")
-    fig.update_layout(title=title, template="plotly_white", barmode="overlay", xaxis_title="times drawn",
+    xtitle = "times drawn"
+    if over:
+        xtitle += f" (the last bar also holds the {over} points drawn more than {top} times, up to {int(cnt.max())})"
+    fig.update_layout(title=title, template="plotly_white", barmode="overlay", xaxis_title=xtitle,
                       yaxis_title="real points", width=720, height=360, margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
 
@@ -215,6 +244,12 @@ def run_importance_heatmap_figure(run, *, sort: str = "final", **kwargs) -> go.F
     from dd_explore.viz.run_data import class_names
 
     _require_importance(run)
+    if getattr(run, "q_thinned", False) and "title" not in kwargs:
+        all_steps = np.asarray(run.all_refresh_steps)
+        pos = np.searchsorted(all_steps, np.asarray(run.refresh_steps))
+        stride = int(pos[1] - pos[0]) if pos.size > 1 else 1
+        kwargs["title"] = (f"Sampling probability q_t of the real points (x uniform): kept at every {stride}th "
+                           f"refresh and the last ({len(pos)} of {len(all_steps)})")
     return importance_heatmap_figure(run.refresh_steps, run.q, run.train_labels, sort=sort,
                                      class_names=class_names(run), **kwargs)
 
