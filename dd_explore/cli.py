@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if nproc > 1 and "WORLD_SIZE" not in os.environ:
             return _relaunch(nproc, list(sys.argv[1:] if argv is None else argv))
+    if args.command in DISTRIBUTED:
+        from dd_explore import distributed
+
+        # under torchrun / srun: join the group (NCCL for CUDA devices, gloo otherwise); one report, rank 0's
+        if not distributed.setup(getattr(args, "device", None) or "auto").main:
+            sys.stdout = open(os.devnull, "w")
     try:
         return int(args._module.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:

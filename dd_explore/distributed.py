@@ -114,7 +114,9 @@ def setup(device: str | torch.device = "auto") -> Context:
 
 
 def context() -> Context:
-    """The current context (world 1 until :func:`setup` joined a group)."""
+    """The current context: under a launcher (WORLD_SIZE > 1) the group is joined on first use."""
+    if not _CONTEXT.active and launch_env()[1] > 1:
+        return setup()
     return _CONTEXT
 
 

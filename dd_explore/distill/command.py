@@ -104,10 +104,6 @@ def run(args) -> int:
             out=args.out, resume=args.resume, overwrite=args.overwrite, evaluate=evaluate,
             checkpoint_every=args.checkpoint_every, snapshot_every=args.snapshot_every,
             progress=not args.no_progress, **options)
-    from dd_explore import distributed
-
-    if not distributed.context().main:  # one report: rank 0's
-        return 0
     status = "stopped" if result.stopped else "done"
     print(f"{result.method}: {status} at step {result.steps_done}/{result.steps}, "
           f"{result.total_time / max(1, len(result.step_times)):.3f} s/step, probe share {100 * result.probe_share:.1f}%, "

@@ -18,6 +18,7 @@ import torch
 
 from dd_explore._random import seeded
 from dd_explore.data.dataset import Dataset, Split
+from dd_explore import distributed
 from dd_explore.device import resolve_device
 from dd_explore.train import sgd_epochs
 
@@ -429,7 +430,11 @@ def evaluate(
     for proto, aug in plans:
         start = time.perf_counter()
         accs: list[float] = []
-        bar = tqdm(range(runs_), desc=f"evaluate {proto.model} x{runs_}", disable=not progress, leave=False)
+        # across ranks (torchrun / srun), each rank trains its block of the runs; the accuracies are gathered
+        mine = distributed.owned(runs_) if distributed.context().active else range(runs_)
+        mine_acc: dict[int, float] = {}
+        bar = tqdm(mine, desc=f"evaluate {proto.model} x{runs_}", disable=not (progress and distributed.context().main),
+                   leave=False)
         for r in bar:
             init_seed, order_seed = run_seeds[r]
             with seeded(init_seed):
@@ -439,8 +444,11 @@ def evaluate(
             train_network(net, images, labels, epochs=proto.epochs, lr=proto.lr, momentum=proto.momentum,
                           weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gen, augment=aug,
                           device=dev, lr_drop_epoch=proto.lr_drop_epoch, momentum_reset=proto.momentum_reset, loss=loss)
-            accs.append(accuracy(net, test_x, test_y, dev))
-            bar.set_postfix(acc=f"{100 * np.mean(accs):.1f}%")
+            mine_acc[r] = accuracy(net, test_x, test_y, dev)
+            bar.set_postfix(acc=f"{100 * np.mean(list(mine_acc.values())):.1f}%")
+        if distributed.context().active:
+            mine_acc = distributed.merge_owned(distributed.gather_objects(mine_acc))
+        accs = [mine_acc[r] for r in range(runs_)]
         arr = np.array(accs)
         results.append(EvalResult(float(arr.mean()), float(arr.std()), tuple(float(a) for a in accs), proto,
                                   int(images.shape[0]), time.perf_counter() - start))

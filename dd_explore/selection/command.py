@@ -56,14 +56,21 @@ def run(args) -> int:
         raise ValueError(f"--ipc must be a positive int; got {args.ipc}")
     if args.evaluate and (args.runs < 1 or args.epochs < 1):
         raise ValueError(f"--runs and --epochs must be positive ints; got {args.runs} and {args.epochs}")
+    from dd_explore import distributed
+
     params = parse_params(args.param)
+    dist = distributed.setup(args.device)  # under torchrun / srun: classes split across the ranks
     out = check_out(args.out, args.overwrite)
-    device = resolve_device(args.device)
+    device = resolve_device(distributed.rank_device(args.device))
 
     ds = data.load(args.dataset, root=args.root)
     train = ds.train
     sel = select(train, train.labels, args.ipc, method=args.method, features=args.features,
                  random_state=args.seed, delta=args.delta, device=device, progress=not args.no_progress, **params)
+    if not dist.main:  # one writer: rank 0 (the evaluation below is split across ranks too)
+        if args.evaluate:
+            _evaluate(args, ds, sel, device)
+        return 0
     sel.save(out)
     summary = json.loads((out / "summary.json").read_text())
     summary["dataset"] = ds.describe()
@@ -75,15 +82,20 @@ def run(args) -> int:
         print(f"  class {ds.classes[d.label]}: {d.size} points, chosen {d.chosen.tolist()[:8]}"
               f"{' ...' if d.chosen.shape[0] > 8 else ''}{extra}")
     if args.evaluate:
-        import torch
-
-        from dd_explore.evaluate import evaluate
-
-        idx = torch.as_tensor(sel.indices, dtype=torch.long)
-        result = evaluate(train.batch(idx), train.labels[idx], ds.test, model=args.model, runs=args.runs,
-                          epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
+        result = _evaluate(args, ds, sel, device)
         record = {"dataset": ds.name, "method": args.method, "ipc": args.ipc, "features": args.features,
                   **result.to_dict()}
         (out / "metrics.json").write_text(json.dumps(record, indent=2))
         print(f"  accuracy of the selected images: {result}")
     return 0
+
+
+def _evaluate(args, ds, sel, device):
+    import torch
+
+    from dd_explore.evaluate import evaluate
+
+    train = ds.train
+    idx = torch.as_tensor(sel.indices, dtype=torch.long)
+    return evaluate(train.batch(idx), train.labels[idx], ds.test, model=args.model, runs=args.runs,
+                    epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)

@@ -126,11 +126,15 @@ def select(
 
     from tqdm.auto import tqdm
 
-    probabilities = np.zeros(n, dtype=np.float64)
-    scores = np.zeros(n, dtype=np.float64)
-    details: list[ClassDetails] = []
-    weight_parts: list[np.ndarray] = []
-    for pos, label in enumerate(tqdm(classes.tolist(), desc=f"select ({method})", disable=not progress)):
+    from dd_explore import distributed
+
+    # classes are independent (each its own random stream): across ranks each rank selects its block of
+    # classes and every rank gathers all of them
+    dist = distributed.context()
+    mine = distributed.owned(len(classes)) if dist.active else range(len(classes))
+    done: dict[int, tuple] = {}
+    for pos in tqdm(mine, desc=f"select ({method})", disable=not (progress and dist.main)):
+        label = int(classes[pos])
         cand = torch.nonzero(y_dev == label, as_tuple=False).flatten()
         gen = torch_generator(seeds[2 + pos], dev)
         if cand.shape[0] == ipc:
@@ -141,11 +145,20 @@ def select(
                              note="class taken whole (size == ipc)")
         else:
             pick = inst.select_class(F[cand], ipc, gen, delta, cand, context)
-        details.append(_details(label, cand, pick))
-        weight_parts.append(_np(pick.weights).astype(np.float64))
-        cand_np = cand.cpu().numpy()
-        probabilities[cand_np] = pick.probabilities.cpu().numpy()
-        scores[cand_np] = pick.scores.cpu().numpy()
+        done[pos] = (_details(label, cand, pick), _np(pick.weights).astype(np.float64), cand.cpu().numpy(),
+                     pick.probabilities.cpu().numpy(), pick.scores.cpu().numpy())
+    if dist.active:
+        done = distributed.merge_owned(distributed.gather_objects(done))
+    probabilities = np.zeros(n, dtype=np.float64)
+    scores = np.zeros(n, dtype=np.float64)
+    details: list[ClassDetails] = []
+    weight_parts: list[np.ndarray] = []
+    for pos in range(len(classes)):
+        detail, weight, cand_np, probs, sc = done[pos]
+        details.append(detail)
+        weight_parts.append(weight)
+        probabilities[cand_np] = probs
+        scores[cand_np] = sc
     indices = np.concatenate([d.chosen for d in details])
     weights = np.concatenate(weight_parts)
     sel = Selection(
