@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -144,10 +145,26 @@ def owned(n: int, ctx: Context | None = None) -> list[int]:
     return list(range(start, start + base + (1 if ctx.rank < extra else 0)))
 
 
+_COMM_SECONDS = [0.0]  # wall seconds this process spent in collectives (waiting for others included)
+
+
+def comm_seconds() -> float:
+    """Seconds spent in dd_explore's collectives so far (a step's share: the difference around it)."""
+    return _COMM_SECONDS[0]
+
+
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _COMM_SECONDS[0] += time.perf_counter() - t0
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Sum over ranks, in place (a no-op in one process)."""
     if _CONTEXT.active:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        _timed(dist.all_reduce, tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
@@ -156,7 +173,7 @@ def gather_objects(obj: Any) -> list[Any]:
     if not _CONTEXT.active:
         return [obj]
     out: list[Any] = [None] * _CONTEXT.world
-    dist.all_gather_object(out, obj)
+    _timed(dist.all_gather_object, out, obj)
     return out
 
 
@@ -165,13 +182,13 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     if not _CONTEXT.active:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=src)
+    _timed(dist.broadcast_object_list, box, src=src)
     return box[0]
 
 
 def barrier() -> None:
     if _CONTEXT.active:
-        dist.barrier()
+        _timed(dist.barrier)
 
 
 def merge_owned(parts: Sequence[dict]) -> dict:

@@ -22,7 +22,7 @@ import torch
 
 from dd_explore.data.dataset import Dataset
 from dd_explore.device import resolve_device
-from dd_explore.distributed import Context, all_reduce_sum, broadcast_object, gather_objects, owned
+from dd_explore.distributed import Context, all_reduce_sum, broadcast_object, comm_seconds, gather_objects, owned
 from dd_explore.distill.callbacks import (
     Callback,
     CheckpointEvery,
@@ -61,7 +61,8 @@ class StepInfo:
     copies); ``drawn``: per class, the global train indices drawn in this step; ``importance``: per-class
     :class:`~dd_explore.distill.importance.ClassImportance` of the q_t used (None for uniform batches),
     computed at step ``importance_step`` (``refreshed``: in this step); ``step_time``/``probe_time``/
-    ``elapsed``: seconds (the probe time is part of the step time); ``extra``: method-specific numbers.
+    ``elapsed``: seconds (the probe time is part of the step time); ``extra``: method-specific numbers;
+    ``comm_time``: seconds of the step spent in collectives across ranks (0 in one process).
     """
 
     step: int
@@ -79,11 +80,13 @@ class StepInfo:
     probe_time: float
     elapsed: float
     extra: dict | None = None
+    comm_time: float = 0.0
 
     def to_event(self) -> dict:
         """The JSON line of ``events.jsonl``."""
         return {
             "step": self.step, "loss": self.loss, "step_time": self.step_time, "probe_time": self.probe_time,
+            "comm_time": self.comm_time,
             "elapsed": self.elapsed, "refreshed": self.refreshed, "importance_step": self.importance_step,
             "importance": None if self.importance is None else [c.to_dict() for c in self.importance],
             "drawn": [d.tolist() for d in self.drawn], "extra": self.extra,
@@ -305,6 +308,7 @@ class _Engine:
 
     def do_step(self, steps: int) -> StepInfo:
         t0 = time.perf_counter()
+        c0 = comm_seconds()
         probe_time = 0.0
         refreshed = self.sampler.needs_refresh(self.step)
         if refreshed:
@@ -327,7 +331,7 @@ class _Engine:
         return StepInfo(step=self.step, steps=steps, method=self.method.name, loss=out.loss, images=images,
                         labels=labels, targets=targets, drawn=drawn, importance=self.sampler.summary(),
                         importance_step=last, refreshed=refreshed, step_time=step_time, probe_time=probe_time,
-                        elapsed=self.elapsed, extra=out.extra)
+                        elapsed=self.elapsed, extra=out.extra, comm_time=comm_seconds() - c0)
 
     def checkpoint(self, state: dict, config: dict, callbacks, initial, final: bool = False) -> Checkpoint:
         state = dict(state, config=json.dumps(config), initial_images=initial[0], initial_labels=initial[1])
