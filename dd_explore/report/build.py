@@ -16,10 +16,15 @@ from dd_explore.viz.embedding import METHODS as EMBEDDINGS
 
 logger = logging.getLogger(__name__)
 
-# Above this many train points the embedding, its sprite and the hover images use a random subset
-# (plus every chosen point and center): keeps the file a few MB and UMAP a minute at most.
-MAX_EMBEDDED_POINTS = 10_000
-# The sprite of hover images is left out when it would exceed this many pixels (e.g. large colour images).
+# Above this many train points the embedding views show a random subset (plus every chosen point and
+# center). Below it every point is drawn (WebGL above a few thousand; UMAP fits a subsample of at most
+# viz.embedding.MAX_FIT points and places the rest): a 50,000-point report is ~15-20 MB.
+MAX_EMBEDDED_POINTS = 100_000
+# Hover thumbnails are kept for at most this many points: the chosen points, the k-means centers, the
+# highest- and lowest-scored and the most-drawn points of each class, then a seeded random sample; the
+# others say "no thumbnail kept" on hover (the live SelectionExplorer shows every image on demand).
+THUMBNAIL_BUDGET = 1_000
+# ... and for at most this many pixels (large images get fewer thumbnails).
 MAX_SPRITE_PIXELS = 12_000_000
 
 HOW = {
@@ -82,6 +87,48 @@ def _check_dataset(dataset, record) -> None:
     if n != lab.shape[0] or not np.array_equal(dataset.train.labels.cpu().numpy(), lab):
         raise ValueError(f"dataset must be the run's data set: the run has {lab.shape[0]} train points, "
                          f"dataset {dataset.name!r} has {n} (or other labels)")
+
+
+def _thumbnail_budget(image_shape) -> int:
+    c, h, w = image_shape
+    return int(max(1, min(THUMBNAIL_BUDGET, MAX_SPRITE_PIXELS // max(1, h * w))))
+
+
+def thumbnail_points(n: int, selection, draw_counts, labels, random_state: int = 0, *, budget: int = THUMBNAIL_BUDGET,
+                     among: np.ndarray | None = None, per_class: int = 8) -> np.ndarray:
+    """Sorted global indices of the train points whose thumbnails the report carries (at most ``budget``):
+    the chosen points and k-means centers, per class the ``per_class`` highest- and lowest-scored and most
+    drawn points, then a seeded random sample of the rest (``among``: only these points, e.g. the embedded
+    subset)."""
+    pool = np.arange(n) if among is None else np.asarray(among, dtype=np.int64)
+    allowed = np.zeros(n, dtype=bool)
+    allowed[pool] = True
+    labels = np.asarray(labels).reshape(-1)
+    wanted: list[np.ndarray] = []
+    if selection is not None:
+        wanted += [np.asarray(selection.indices, dtype=np.int64), sensitivity.center_indices(selection)]
+    scores = np.asarray(selection.scores, dtype=np.float64) if selection is not None and sensitivity.has_scores(selection) else None
+    counts = None if draw_counts is None else np.asarray(draw_counts).reshape(-1)
+    for c in np.unique(labels):
+        members = np.flatnonzero((labels == c) & allowed)
+        if scores is not None:
+            order = members[np.argsort(-scores[members], kind="stable")]
+            wanted += [order[:per_class], order[-per_class:]]
+        if counts is not None and counts.shape[0] == n:
+            wanted.append(members[np.argsort(-counts[members], kind="stable")][:per_class])
+    chosen: list[int] = []
+    seen = set()
+    for part in wanted:
+        for i in np.asarray(part, dtype=np.int64).tolist():
+            if allowed[i] and i not in seen:
+                seen.add(i)
+                chosen.append(i)
+    chosen = chosen[:budget]
+    if len(chosen) < budget:
+        rest = np.setdiff1d(pool, np.asarray(chosen, dtype=np.int64))
+        take = min(rest.size, budget - len(chosen))
+        chosen += np.random.default_rng(random_state).choice(rest, size=take, replace=False).tolist()
+    return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
 def _embedded_subset(n: int, keep: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
@@ -181,16 +228,23 @@ def write_report(
 
     # ---------------------------------------------------------------- embedding (shared by two views)
     emb = sprite = subset = None
+    thumb_note = ""
     if dataset is not None:
         keep = np.unique(np.concatenate([np.asarray(selection.indices) if selection is not None else np.zeros(0, int),
                                          sensitivity.center_indices(selection) if selection is not None else np.zeros(0, int)]))
         subset = _embedded_subset(n, keep.astype(np.int64), rng)
-        X = dataset.train.images.cpu().numpy()
-        Xs = X if subset is None else X[subset]
-        emb = viz.compute_embedding(Xs, embedding, features="pixels", random_state=random_state, cache_dir=cache_dir)
-        pix = viz.to_pixels(Xs, mean, std)
-        if pix.shape[0] * pix.shape[1] * pix.shape[2] * pix.shape[3] <= MAX_SPRITE_PIXELS:
-            sprite = make_sprite(pix, indices=subset, classes=classes)
+        source = dataset.train if subset is None else dataset.train.subset(subset)
+        emb = viz.compute_embedding(source, embedding, features="pixels", random_state=random_state, cache_dir=cache_dir)
+        thumbs = thumbnail_points(n, selection, record.draw_counts, labels, random_state,
+                                  budget=_thumbnail_budget(dataset.image_shape),
+                                  among=subset)
+        pix = viz.to_pixels(dataset.train.batch(thumbs, "cpu"), mean, std)
+        sprite = make_sprite(pix, indices=thumbs, classes=classes, total=n if subset is None else int(subset.size))
+        if thumbs.size < (n if subset is None else subset.size):
+            thumb_note = (f"Hover thumbnails are kept for {thumbs.size:,} of the {n:,} train points (the chosen "
+                          "points, the k-means centers, the highest- and lowest-scored and most-drawn points of each "
+                          "class, then a random sample); the others say so on hover. The live SelectionExplorer "
+                          "shows every image on demand.")
     if emb is not None and emb.fallback_reason:
         page.note(f"Embedding: {emb.fallback_reason}; PCA is shown instead.")
 
@@ -226,7 +280,7 @@ def write_report(
             page.figure(detail)
         if dataset is not None:
             page.subheading("Highest and lowest scored images", HOW["thumbnails"])
-            page.figure(sensitivity.extreme_thumbnails_figure(selection, dataset.train.images, mean=mean, std=std,
+            page.figure(sensitivity.extreme_thumbnails_figure(selection, dataset.train, mean=mean, std=std,
                                                               class_names=classes))
 
     # ---------------------------------------------------------------- 2. embedding
@@ -236,6 +290,8 @@ def write_report(
     else:
         if subset is not None:
             page.note(f"{n} train points: a random {subset.size} of them are shown (every chosen point and center included).")
+        if thumb_note:
+            page.note(thumb_note)
         color = None
         if selection is not None and sensitivity.has_scores(selection):
             color = sub(np.asarray(selection.scores))
@@ -243,7 +299,7 @@ def write_report(
             emb, sub(labels), color=color, marked=on_embedding(None if selection is None else selection.indices),
             marked_name="chosen (initial images)",
             centers=on_embedding(sensitivity.center_indices(selection) if selection is not None else None),
-            class_names=classes, title=f"{emb.method.upper()} of the train split (pixels)")
+            class_names=classes, title=f"{emb.method.upper()} of the train split (pixels)", color_scale="auto")
         if subset is not None:
             _to_global(fig, subset)
         page.figure_with_hover_images(fig, "embedding", "train", sprite)
@@ -270,7 +326,7 @@ def write_report(
         page.subheading("Draw counts on the embedding", HOW["draws_embedding"])
         fig = viz.draw_count_embedding_figure(emb, sub(record.draw_counts), sub(labels),
                                               marked=on_embedding(None if selection is None else selection.indices),
-                                              class_names=classes)
+                                              class_names=classes, color_scale="auto")
         if subset is not None:
             _to_global(fig, subset)
         page.figure_with_hover_images(fig, "draws-embedding", "train", sprite)

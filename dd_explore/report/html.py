@@ -1,9 +1,10 @@
 """Assemble figures into ONE self-contained HTML page: plotly.js inlined once, no network requests.
 
-The embedding hover panel: the page carries a sprite sheet (all real images tiled into one PNG data
-URI) and a few lines of script; hovering or clicking a point of a figure registered with
-:meth:`Page.hover_images` shows that point's image (its ``customdata[0]`` is the global index),
-class and score beside the figure.
+The embedding hover panel: the page carries a sprite sheet (the thumbnails of a budget of real images --
+chosen, centers, extremes, a sample -- tiled into one PNG data URI) and a few lines of script; hovering
+or clicking a point of a figure registered with :meth:`Page.figure_with_hover_images` shows that point's
+image (its ``customdata[0]`` is the global index), class and score beside the figure, or says that the
+file keeps no thumbnail of it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ HOVER_JS = """
         if (!box.style.backgroundImage) { box.style.backgroundImage = 'url(' + sp.uri + ')'; }
         var p = ev.points && ev.points[0]; if (!p || !p.customdata) { return; }
         var idx = Math.round(p.customdata[0]), slot = sp.slots ? sp.slots[String(idx)] : idx;
-        if (slot === undefined) { cap.textContent = 'index ' + idx + ' (no image kept)'; return; }
+        if (slot === undefined) { box.style.backgroundPosition = '200px 200px';
+          cap.textContent = 'index ' + idx + ': no thumbnail kept in this file (' + sp.kept + ' of ' + sp.total +
+            ' points have one)'; return; }
         var r = Math.floor(slot / sp.cols), c = slot % sp.cols;
         box.style.backgroundPosition = (-c * sp.w * scale) + 'px ' + (-r * sp.h * scale) + 'px';
         var v = p.customdata[2];
@@ -82,19 +85,23 @@ class Sprite:
     slots: dict | None = None
     classes: tuple[str, ...] | None = None
     value: str = "score"
+    total: int | None = None
 
     def to_dict(self) -> dict:
+        kept = len(self.slots) if self.slots is not None else None
         return {"uri": self.uri, "w": self.w, "h": self.h, "cols": self.cols, "slots": self.slots,
-                "classes": list(self.classes) if self.classes is not None else None, "value": self.value}
+                "classes": list(self.classes) if self.classes is not None else None, "value": self.value,
+                "kept": kept, "total": self.total if self.total is not None else kept}
 
 
-def make_sprite(pixels: np.ndarray, indices=None, classes=None, value: str = "score") -> Sprite:
-    """A sprite of uint8 pixels (n, H, W, C); ``indices`` (n,): the global index of each row (default 0..n-1)."""
+def make_sprite(pixels: np.ndarray, indices=None, classes=None, value: str = "score", total: int | None = None) -> Sprite:
+    """A sprite of uint8 pixels (n, H, W, C); ``indices`` (n,): the global index of each row (default 0..n-1);
+    ``total``: how many points the figures have (the hover text of a point without a thumbnail says so)."""
     n, h, w, _ = pixels.shape
     cols = max(1, int(np.ceil(np.sqrt(n))))
     slots = None if indices is None else {str(int(i)): k for k, i in enumerate(indices)}
     return Sprite(png_data_uri(tile(pixels, cols, pad=0)), int(w), int(h), cols, slots,
-                  tuple(classes) if classes is not None else None, value)
+                  tuple(classes) if classes is not None else None, value, total)
 
 
 @dataclass

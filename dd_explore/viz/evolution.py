@@ -85,7 +85,7 @@ def evolution_figure(
     last = sources(S - 1)
     for r, (src, name) in enumerate(zip(last, names), start=1):
         fig.add_trace(go.Image(source=src, name=f"class {name}", hoverinfo="skip"), row=r, col=1)
-        fig.update_yaxes(title=dict(text=name, standoff=2), showticklabels=False, ticks="", row=r, col=1)
+        fig.update_yaxes(showticklabels=False, ticks="", row=r, col=1)
         fig.update_xaxes(visible=False, row=r, col=1)
     trace_ids = list(range(len(shown)))
     frames = []
@@ -110,10 +110,21 @@ def evolution_figure(
                  args=[[None], dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")]),
         ],
     )
-    width = max(520, ncols * tile_px + 120)
-    height = len(shown) * tile_px * h / max(h, w) + 170
+    # class names beside the rows: horizontal, one line each, sized to the row (never overlapping), long names
+    # shortened (the full name on hover)
+    row_px = tile_px * h / max(h, w)
+    font = max(7, min(12, int(row_px * 0.7)))
+    short = [nm if len(nm) <= 16 else nm[:15] + "…" for nm in names]
+    left = int(min(160, 14 + font * 0.62 * max(len(t) for t in short)))
+    for r, (nm, text) in enumerate(zip(names, short), start=1):
+        dom = fig.get_subplot(r, 1).yaxis.domain
+        fig.add_annotation(text=text, hovertext=nm, xref="paper", yref="paper", x=0.0, xanchor="right", xshift=-4,
+                           y=(dom[0] + dom[1]) / 2, yanchor="middle", showarrow=False, textangle=0,
+                           font=dict(size=font), name=f"class label {nm}")
+    width = max(520, ncols * tile_px + 50 + left)
+    height = len(shown) * row_px + 170
     fig.update_layout(title=title, sliders=[slider], updatemenus=[play], width=int(width), height=int(height),
-                      margin=dict(l=70, r=20, t=50 if title else 20, b=20), showlegend=False, plot_bgcolor="white")
+                      margin=dict(l=left, r=20, t=50 if title else 20, b=20), showlegend=False, plot_bgcolor="white")
     return fig
 
 

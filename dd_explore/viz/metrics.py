@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dd_explore.viz.images import _numpy
+from dd_explore.viz.scales import log_axis
 
 
 def loss_figure(
@@ -39,7 +40,8 @@ def loss_figure(
                                      line=dict(width=2.5),
                                      hovertemplate="step %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="step", yaxis_title="loss",
-                      yaxis_type="log" if log_y else None, width=720, height=360,
+                      yaxis=log_axis(np.concatenate([_numpy(v).astype(np.float64).reshape(-1) for v in series.values()]))
+                      if log_y else {}, width=720, height=360,
                       margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
 

@@ -15,7 +15,9 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dd_explore.selection.features import is_split
 from dd_explore.viz.images import _grid_figure, _numpy, to_pixels
+from dd_explore.viz.scales import log_axis, scatter_trace
 
 CHOSEN_COLOR = "#d62728"
 
@@ -98,7 +100,7 @@ def score_distribution_figure(selection, *, class_names: Sequence[str] | None = 
                              marker=dict(color=CHOSEN_COLOR, size=7, symbol="diamond"),
                              hovertemplate="index %{customdata}<br>score %{y:.4g}<extra>chosen</extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="class", yaxis_title="score s(p)",
-                      yaxis_type="log" if _log_axis(log, selection.scores) else None, width=760, height=380,
+                      yaxis=log_axis(selection.scores) if _log_axis(log, selection.scores) else {}, width=760, height=380,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
                       margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
@@ -135,7 +137,8 @@ def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None,
                              hovertemplate="index %{customdata[0]}<br>class %{customdata[1]}<br>score %{customdata[2]:.4g}"
                                            "<br>rank %{x:.2f}<extra>chosen</extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="rank within class (0 = highest score, 1 = lowest)",
-                      yaxis_title="score s(p)", yaxis_type="log" if _log_axis(log, selection.scores) else None, width=760, height=400,
+                      yaxis_title="score s(p)", yaxis=log_axis(selection.scores) if _log_axis(log, selection.scores) else {},
+                      width=760, height=400,
                       margin=dict(l=60, r=20, t=50 if title else 20, b=50))
     return fig
 
@@ -172,8 +175,9 @@ def score_detail_figure(selection, *, class_names: Sequence[str] | None = None,
             x = _opt(d, "leverage").reshape(-1)
             y = _opt(d, "residual_term").reshape(-1)
         cd = np.stack([k.candidates.astype(np.float64), np.full(x.shape[0], float(k.cls)), k.scores], axis=1)
-        fig.add_trace(go.Scatter(
-            x=x, y=y, customdata=cd, mode="markers", name=f"class {_name(k.cls, class_names)}",
+        fig.add_trace(scatter_trace(
+            sum(c.candidates.shape[0] for c in classes), x=x, y=y, customdata=cd, mode="markers",
+            name=f"class {_name(k.cls, class_names)}",
             marker=dict(size=4, opacity=0.6) if kind == "kmeans" else
             dict(size=5, color=k.scores, colorscale="Viridis", showscale=(k is classes[0]), opacity=0.7,
                  colorbar=dict(title=dict(text="score"), thickness=12)),
@@ -190,7 +194,7 @@ def score_detail_figure(selection, *, class_names: Sequence[str] | None = None,
         fig.update_layout(title=title or "Score against distance to the k-means center",
                           xaxis_title="distance to its center d(p, B)",
                           yaxis_title="score s(p) = d²/cost + 1/|cluster|" if selection.method.startswith("sensitivity-kmeans") else "score",
-                          yaxis_type="log" if _log_axis(None, selection.scores) else None)
+                          yaxis=log_axis(selection.scores) if _log_axis(None, selection.scores) else {})
     else:
         fig.update_layout(title=title or "KRR: leverage and residual share (colour = score)",
                           xaxis_title="ridge leverage tau", yaxis_title="residual share r²/Σr²")
@@ -203,13 +207,15 @@ def extreme_thumbnails_figure(selection, images, *, k: int = 6, mean: Sequence[f
                               tile_px: int = 34, title: str | None = "Highest (left) and lowest (right) scored images") -> go.Figure:
     """Per class (row): its ``k`` highest-scored images, a blank column, then its ``k`` lowest-scored.
 
-    images: all points given to ``select`` (n, C, H, W) (normalized: pass the data set's ``mean``/``std``).
+    images: all points given to ``select`` (n, C, H, W) (normalized: pass the data set's ``mean``/``std``),
+    or the data set's Split (only the shown images are read).
     Trace 0 is the image grid, trace 1 the hover overlay (``customdata``: global index, class, score).
     """
     _require_scores(selection)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
-    X = _numpy(images)
+    split = is_split(images)
+    X = images if split else _numpy(images)
     classes = _classes(selection)
     ncols = 2 * k + 1
     cells, idx, lab, val = [], [], [], []
@@ -225,7 +231,7 @@ def extreme_thumbnails_figure(selection, images, *, k: int = 6, mean: Sequence[f
     pix_idx = np.array([it[0] for it in cells if it is not None], dtype=np.int64)
     if pix_idx.size and (pix_idx.max() >= X.shape[0]):
         raise ValueError(f"images must hold every point given to select ({pix_idx.max() + 1}+); got {X.shape[0]}")
-    pix = to_pixels(X[pix_idx], mean, std)
+    pix = to_pixels(X.batch(pix_idx, "cpu") if split else X[pix_idx], mean, std)
     blank = np.full(pix.shape[1:], 255, dtype=np.uint8)
     full, j = [], 0
     label_of = {int(i): c.cls for c in classes for i in c.candidates}

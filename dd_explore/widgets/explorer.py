@@ -59,6 +59,11 @@ class SelectionExplorer:
     the train pixels, cached on disk), "pca" (fast), an :class:`~dd_explore.viz.Embedding` or (n, 2)
     coordinates. max_images: at most this many images in the grid.
 
+    Large sets: the embedding is drawn with WebGL above a few thousand points, scores on a log or rank
+    colour scale when they are skewed (the colour bar says which); images are read from the data set one
+    at a time, on hover or selection (nothing ships every thumbnail). With a cached embedding (or one
+    passed in) a 50,000-point explorer is built in a few seconds.
+
     ``selected_indices``: global indices of the last selection (all of them), ``shown_indices``: those
     in the grid; :meth:`show` puts any indices there from code. ``hovered_index``: the point in the
     preview (None before the first hover); :meth:`preview` puts any index there from code.
@@ -99,7 +104,7 @@ class SelectionExplorer:
             selection, self.embedding, self.labels, class_names=self.class_names,
             title=f"{self.embedding.method.upper() if self.embedding.method in EMBEDDINGS else '2-D map'} "
                   "of the train points (lasso/box select or click)",
-            width=560, height=500), dragmode="lasso")
+            width=560, height=500, color_scale="auto"), dragmode="lasso")
         self.fig_grid = go.FigureWidget(layout=dict(width=440, height=200, template="plotly_white"))
         self.info = W.HTML(layout=W.Layout(max_width="420px"))
         self.info.add_class("dd-selected")
@@ -140,7 +145,7 @@ class SelectionExplorer:
             if method not in EMBEDDINGS:
                 raise ValueError(f"embedding must be None, one of {list(EMBEDDINGS)}, an Embedding or (n, 2) coordinates; "
                                  f"got {embedding!r}")
-            return compute_embedding(self.dataset.train.images.cpu().numpy(), method, features="pixels")
+            return compute_embedding(self.dataset.train, method, features="pixels")
         if isinstance(embedding, Embedding):
             coords = embedding.coords
         else:
@@ -182,7 +187,7 @@ class SelectionExplorer:
         index = int(index)
         if index == self.hovered_index:
             return
-        pix = to_pixels(self.dataset.train.images[index], self.dataset.mean, self.dataset.std)[0]
+        pix = to_pixels(self.dataset.train.batch([index], "cpu"), self.dataset.mean, self.dataset.std)[0]
         scale = max(1, 112 // max(pix.shape[:2]))
         pix = np.repeat(np.repeat(pix, scale, axis=0), scale, axis=1)  # nearest neighbour: crisp pixels
         self.preview_image.value = png_bytes(pix, compress_level=1)
@@ -205,7 +210,7 @@ class SelectionExplorer:
             self.info.value = f"<b>no {html.escape(what)}</b>"
             return
         values = self.scores[shown] if self.scores is not None else None
-        fig = image_grid_figure(self.dataset.train.images[shown], mean=self.dataset.mean, std=self.dataset.std,
+        fig = image_grid_figure(self.dataset.train.batch(shown, "cpu"), mean=self.dataset.mean, std=self.dataset.std,
                                 ncols=min(8, shown.size), indices=shown, labels=self.labels[shown], values=values,
                                 value_name="score", class_names=self.class_names, tile_px=self.tile_px,
                                 title=f"{idx.size} {what}" + (f" (first {shown.size})" if shown.size < idx.size else ""))
