@@ -8,6 +8,7 @@ optimizer step on the mean cross-entropy (hard class ids or soft probability tar
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -101,3 +102,88 @@ def sgd_epochs(
         if on_epoch is not None:
             on_epoch(epoch, float("nan") if last is None else float(last))
     return float("nan") if last is None else float(last)
+
+
+def can_batch(nets: list[torch.nn.Module]) -> bool:
+    """Whether :func:`sgd_epochs_batched` can train these networks together: same architecture, no batch
+    norm (its running statistics are updated in place, which ``vmap`` does not allow)."""
+    if len(nets) < 2:
+        return False
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):
+        return False
+    shapes = [[(k, tuple(v.shape)) for k, v in n.state_dict().items()] for n in nets]
+    return all(s == shapes[0] for s in shapes[1:])
+
+
+def sgd_epochs_batched(
+    nets: list[torch.nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+    generators: list[torch.Generator],
+    augment: Callable | None = None,
+    lr_drop_at: int | None = None,
+    momentum_reset: bool = False,
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> None:
+    """Train ``nets`` (same architecture) together, as :func:`sgd_epochs` trains each of them with its own
+    SGD(``lr``, ``momentum``, ``weight_decay``) and ``generators[r]``: network r sees the batches (and the
+    augmentations) its own generator draws, and takes its own step. The networks' parameters are stacked
+    (``torch.func.stack_module_state``) and one ``vmap``-ed forward/backward serves all of them, so each
+    optimizer step costs one pass over R batches instead of R passes. Equal to the one-by-one training up
+    to float rounding (the stacked convolutions sum in another order). The trained parameters are written
+    back into ``nets``."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    r_count = len(nets)
+    for net in nets:
+        net.train()
+    params, buffers = stack_module_state(nets)
+    base = copy.deepcopy(nets[0]).to("meta")
+
+    def one(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    forward = vmap(one)
+    optimizer = torch.optim.SGD(list(params.values()), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    soft = labels.ndim == 2
+    n = images.shape[0]
+    for epoch in range(epochs):
+        if lr_drop_at is not None and epoch == lr_drop_at:
+            for group in optimizer.param_groups:
+                group["lr"] = lr * 0.1
+            if momentum_reset:
+                optimizer.state.clear()
+        orders = [torch.randperm(n, generator=g).to(images.device) for g in generators]
+        for i in range(0, n, batch_size):
+            xs, ys = [], []
+            for order, g in zip(orders, generators):
+                idx = order[i : i + batch_size]
+                x, y = images.index_select(0, idx), labels.index_select(0, idx)
+                if augment is not None:
+                    x = augment(x, g)
+                xs.append(x)
+                ys.append(y.float() if soft else y)
+            x_all, y_all = torch.stack(xs), torch.stack(ys)
+            logits = forward(params, buffers, x_all)  # (R, B, classes)
+            if loss is None:
+                flat_y = y_all.flatten(0, 1)
+                ce = F.cross_entropy(logits.flatten(0, 1), flat_y, reduction="none").view(r_count, -1)
+                total = ce.mean(1).sum()  # network r's gradient is its own mean loss's
+            else:
+                total = sum(loss(logits[r], y_all[r], x_all[r]) for r in range(r_count))
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+    with torch.no_grad():
+        for r, net in enumerate(nets):
+            for name, p in net.named_parameters():
+                p.copy_(params[name][r])
+            for name, b in net.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name][r])

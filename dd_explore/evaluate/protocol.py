@@ -20,7 +20,7 @@ from dd_explore._random import seeded
 from dd_explore.data.dataset import Dataset, Split
 from dd_explore import distributed
 from dd_explore.device import resolve_device
-from dd_explore.train import sgd_epochs
+from dd_explore.train import can_batch, sgd_epochs, sgd_epochs_batched
 
 
 @dataclass(frozen=True)
@@ -340,6 +340,7 @@ def evaluate(
     zca=None,
     teacher=None,
     temperature: float | None = None,
+    batched: bool | str = "auto",
 ) -> "EvalResult | CrossArchResult":
     """Train ``runs`` fresh networks on (images, labels) with the protocol; test accuracy on ``test``.
 
@@ -364,6 +365,12 @@ def evaluate(
     ``seed + r``, seed 0's second network was seed 1's first), and run ``r``'s network does not depend on
     ``runs`` (the first networks of a 2-run and a 5-run evaluation are the same). Torch's global RNG
     state is left as it was (:func:`dd_explore._random.seeded`).
+
+    ``batched``: train the runs' networks together (:func:`dd_explore.train.sgd_epochs_batched`, one
+    ``vmap``-ed pass per step; the same networks, batches and augmentations as one by one, equal to float
+    rounding). "auto" (default): on CUDA, where small batches leave the device idle between kernel launches;
+    on CPUs the stacked (grouped) convolutions were 2x slower than one network after another (BENCHMARKS.md),
+    so there they train one by one. Architectures with batch norm train one by one either way.
     """
     from tqdm.auto import tqdm
 
@@ -435,16 +442,30 @@ def evaluate(
         mine_acc: dict[int, float] = {}
         bar = tqdm(mine, desc=f"evaluate {proto.model} x{runs_}", disable=not (progress and distributed.context().main),
                    leave=False)
-        for r in bar:
+        nets, gens = {}, {}
+        for r in mine:
             init_seed, order_seed = run_seeds[r]
             with seeded(init_seed):
-                net = _models.create(proto.model, channels=images.shape[1], num_classes=num_classes,
-                                     image_size=tuple(images.shape[2:]), **proto.model_kwargs).to(dev)
-            gen = torch.Generator().manual_seed(order_seed)
-            train_network(net, images, labels, epochs=proto.epochs, lr=proto.lr, momentum=proto.momentum,
-                          weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gen, augment=aug,
-                          device=dev, lr_drop_epoch=proto.lr_drop_epoch, momentum_reset=proto.momentum_reset, loss=loss)
-            mine_acc[r] = accuracy(net, test_x, test_y, dev)
+                nets[r] = _models.create(proto.model, channels=images.shape[1], num_classes=num_classes,
+                                         image_size=tuple(images.shape[2:]), **proto.model_kwargs).to(dev)
+            gens[r] = torch.Generator().manual_seed(order_seed)
+        if batched not in (True, False, "auto"):
+            raise ValueError(f"batched must be True, False or 'auto'; got {batched!r}")
+        together = (dev.type == "cuda" if batched == "auto" else batched) and can_batch(list(nets.values()))
+        if together:  # the runs' networks in one vmap-ed pass per step (equal to one by one, to float rounding)
+            drop = proto.lr_drop_epoch
+            drop = (proto.epochs // 2 if proto.epochs > 1 else None) if drop == "half" else drop
+            sgd_epochs_batched(list(nets.values()), images.to(dev), labels.to(dev), lr=proto.lr,
+                               momentum=proto.momentum, weight_decay=proto.weight_decay, epochs=proto.epochs,
+                               batch_size=proto.batch_size, generators=list(gens.values()), augment=aug,
+                               lr_drop_at=drop, momentum_reset=proto.momentum_reset, loss=loss)
+        for r in bar:
+            if not together:
+                train_network(nets[r], images, labels, epochs=proto.epochs, lr=proto.lr, momentum=proto.momentum,
+                              weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gens[r],
+                              augment=aug, device=dev, lr_drop_epoch=proto.lr_drop_epoch,
+                              momentum_reset=proto.momentum_reset, loss=loss)
+            mine_acc[r] = accuracy(nets[r], test_x, test_y, dev)
             bar.set_postfix(acc=f"{100 * np.mean(list(mine_acc.values())):.1f}%")
         if distributed.context().active:
             mine_acc = distributed.merge_owned(distributed.gather_objects(mine_acc))
