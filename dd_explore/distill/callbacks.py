@@ -71,6 +71,7 @@ class RunControl:
         self._facts: RunFacts | None = None
         self._engine = None
         self.metrics: dict = {}
+        self.best: dict = {}  # the best evaluated set (Evaluation fills it; result.best)
 
     # ------------------------------------------------------------ set by the run (engine only)
     def attach(self, facts: RunFacts, engine, metrics: dict) -> None:
@@ -198,6 +199,9 @@ class CheckpointEvery(Callback):
             self.control.request_checkpoint()
 
 
+MIN_SPREAD = 0.01  # the guard's smallest spread: one accuracy point (a single network has no std)
+
+
 class Evaluation(Callback):
     """Evaluates with :func:`dd_explore.evaluate.evaluate`: the initial set (``initial``), the final set
     (``final``, skipped when the run was interrupted by an error or Ctrl-C) and, every ``every`` steps,
@@ -284,6 +288,46 @@ class Evaluation(Callback):
 
             write_json(c.out / "metrics.json", c.metrics)
 
+    # ------------------------------------------------------------ the guard and the best snapshot
+    def _baseline(self, budget: str) -> dict | None:
+        m = self.control.metrics
+        return m.get("initial") if budget == "final" else m.get("initial_every")
+
+    def _judge(self, m: dict, step: int, budget: str, images, labels, targets) -> None:
+        """Compare an evaluation with the initial set's under the same budget (same seeds: paired networks):
+        worse by more than the evaluation's spread -> a warning (log, ``metrics["warnings"]``, dashboard,
+        report); the best set so far (largest gain over the initial one) is kept as ``best.pt`` and in
+        ``result.best``."""
+        base = self._baseline(budget)
+        if base is None:
+            return
+        gain = float(m["mean"]) - float(base["mean"])
+        spread = max(float(base["std"]), float(m["std"]), MIN_SPREAD)
+        if gain < -spread:
+            message = (f"step {step}: the distilled set evaluates at {100 * m['mean']:.2f} % against "
+                       f"{100 * base['mean']:.2f} % for its initialization ({budget} evaluation, "
+                       f"{len(m['accuracies'])} networks): worse by {100 * -gain:.2f} points, more than the "
+                       f"evaluation's spread ({100 * spread:.2f}); the best evaluated set is kept as best.pt")
+            logger.warning(message)
+            self.control.metrics.setdefault("warnings", []).append(
+                {"step": int(step), "budget": budget, "message": message, "initial": base["mean"], "current": m["mean"]})
+        best = self.control.best
+        if not best or gain > best["gain"]:
+            best.update(step=int(step), gain=gain, mean=float(m["mean"]), budget=budget,
+                        images=images.detach().cpu().clone(), labels=labels.detach().cpu().clone(),
+                        targets=None if targets is None else targets.detach().cpu().clone())
+            self.control.metrics["best"] = {k: best[k] for k in ("step", "gain", "mean", "budget")}
+            self._write_best()
+
+    def _write_best(self) -> None:
+        from dd_explore import distributed
+
+        c = self.control
+        if c.out is not None and distributed.context().main:
+            from dd_explore.distill.rundir import write_torch
+
+            write_torch(c.out / "best.pt", {k: v for k, v in c.best.items()})
+
     def on_start(self, control) -> None:
         self.control = control
         control.metrics.setdefault("history", [])
@@ -298,11 +342,23 @@ class Evaluation(Callback):
             control.metrics["initial"] = dict(m, step=0)
             logger.info("initial set: %.2f +- %.2f %%", 100 * m["mean"], 100 * m["std"])
             self._write()
+        if "initial" in control.metrics and not control.best:  # the initial set: the first candidate for the best
+            control.best.update(step=0, gain=0.0, mean=float(control.metrics["initial"]["mean"]), budget="initial",
+                                images=control.initial_images.detach().cpu().clone(),
+                                labels=control.initial_labels.detach().cpu().clone(), targets=None)
+            control.metrics["best"] = {k: control.best[k] for k in ("step", "gain", "mean", "budget")}
+            self._write_best()
+        if self.every and self.initial and "initial_every" not in control.metrics:
+            # the initial set under the periodic budget: what every periodic evaluation is compared with
+            m = self._evaluate(control.initial_images, control.initial_labels, None, self.every_runs, self.every_epochs)
+            control.metrics["initial_every"] = dict(m, step=0)
+            self._write()
 
     def on_step(self, info) -> None:
         if self.every and info.step % self.every == 0:
             m = self._evaluate(info.images, info.labels, info.targets, self.every_runs, self.every_epochs)
             self.control.metrics["history"].append(dict(m, step=info.step))
+            self._judge(m, info.step, "every", info.images, info.labels, info.targets)
             self._write()
 
     def on_end(self, result) -> None:
@@ -321,6 +377,7 @@ class Evaluation(Callback):
             m = self._evaluate(result.images, result.labels, result.targets, self.runs, self.epochs)
         self.control.metrics["final"] = dict(m, step=result.steps_done)
         logger.info("final set: %.2f +- %.2f %%", 100 * m["mean"], 100 * m["std"])
+        self._judge(m, result.steps_done, "final", result.images, result.labels, result.targets)
         self._write()
 
 

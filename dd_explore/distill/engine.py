@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -119,7 +119,9 @@ class DistillResult:
     "interrupt" or "error"); ``losses``/``step_times``/``probe_times``: per step (all steps, across
     resumes); ``total_time``/``probe_time``/``probe_share``: seconds of step time and the probe's share;
     ``metrics``: evaluation results (``initial``, ``final``, ``history``; empty without evaluation);
-    ``config``: what ``config.json`` holds; ``out``: the run directory or None.
+    ``config``: what ``config.json`` holds; ``out``: the run directory or None. ``best``: with evaluation,
+    the best evaluated set (``images``, ``labels``, ``targets``, ``step``, ``mean``, ``gain`` over the initial
+    set under the same budget; also ``best.pt`` in the run directory), filled when the run evaluates.
     """
 
     images: torch.Tensor
@@ -146,6 +148,7 @@ class DistillResult:
     metrics: dict
     config: dict
     out: Path | None
+    best: dict = field(default_factory=dict)
 
     def eval_labels(self) -> torch.Tensor:
         """Labels to train on: the class ids, or learned targets turned into probabilities."""
@@ -633,7 +636,7 @@ class _Loop:
             stopped=stop_reason is not None, stop_reason=stop_reason, losses=np.array(engine.losses),
             step_times=np.array(engine.step_times), probe_times=np.array(engine.probe_times), total_time=total,
             probe_time=probe_total, probe_share=probe_total / total if total > 0 else 0.0,
-            metrics=self.control.metrics, config=spec.config, out=spec.out)
+            metrics=self.control.metrics, config=spec.config, out=spec.out, best=self.control.best)
 
     def end(self, state, reason, exc=None):
         """Final checkpoint from ``state`` and on_end (started callbacks); errors here do not hide ``exc``."""

@@ -138,7 +138,8 @@ class ImportanceOptions:
     probe: str = option("auto", "the scoring network: the method's own, a small trained ConvNet, or auto",
                         Choice(PROBES))
     probe_width: int = option(32, "width of the network probe", Int())
-    probe_depth: int = option(3, "depth of the network probe", Int())
+    probe_depth: int | None = option(None, "depth of the network probe", Int(optional=True, none="by image size, "
+                                                                              "as the methods' networks"))
     probe_epochs: int = option(5, "network probe epochs at each refresh (warm-started)", Int(0))
     probe_warmup_epochs: int = option(50, "network probe epochs at the first refresh", Int())
     probe_lr: float = option(0.01, "SGD learning rate of the network probe", Number())

@@ -12,7 +12,9 @@ Files (all written atomically through :mod:`dd_explore._io`: a temporary file, f
   summaries, or null for uniform batches), ``drawn`` (per class, the global train indices drawn),
   ``extra`` (method-specific numbers).
 - ``snapshots.npz``: ``steps`` (S,), ``images`` (S, N, C, H, W) float32, ``labels`` (N,): the synthetic
-  images at step 0, every ``snapshot_every`` steps, at the last step and where a run stopped.
+  images at step 0, every ``snapshot_every`` steps, at the last step and where a run stopped; beyond
+  :data:`SNAPSHOT_BYTES` only every s-th regular snapshot (s a power of two) is kept, with step 0 and the
+  latest.
 - ``importance.npz``: ``refresh_steps`` (R,) every refresh, ``draw_counts`` (n_train,) cumulative draws per
   train point, ``train_labels`` (n_train,), ``hist_edges``, and q_t in one of two forms (``q_format``):
   ``"dense"`` (while R x n_train x 4 bytes fit in :data:`Q_RECORD_BYTES`): ``q`` (R, n_train) float32, each
@@ -59,7 +61,7 @@ from dd_explore._io import (
 from dd_explore.distill.callbacks import Callback
 from dd_explore.distill.importance import HIST_EDGES
 
-__all__ = ["CHECKPOINT", "CHECKPOINT_KEYS", "FORMAT", "PREVIOUS_CHECKPOINT", "Q_RECORD_BYTES", "RUN_DIRS", "RUN_FILES", "Recorder",
+__all__ = ["CHECKPOINT", "CHECKPOINT_KEYS", "FORMAT", "PREVIOUS_CHECKPOINT", "Q_RECORD_BYTES", "RUN_DIRS", "RUN_FILES", "Recorder", "SNAPSHOT_BYTES",
            "RunRecord", "checkpoint_problem", "clear_run_files", "config_differences", "flatten", "is_run_file", "kept_refreshes",
            "load_checkpoint", "load_run", "read_events", "save_checkpoint", "versions", "write_json", "write_lines",
            "write_npz", "write_torch"]
@@ -70,10 +72,12 @@ FORMAT = "dd_explore.distill.run/1"
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 RUN_FILES = ("config.json", "synthetic.pt", "synthetic.npz", "events.jsonl", "snapshots.npz", "importance.npz",
-             CHECKPOINT, PREVIOUS_CHECKPOINT, "metrics.json")
+             CHECKPOINT, PREVIOUS_CHECKPOINT, "metrics.json", "best.pt", "zca.pt")
 RUN_DIRS = ("init",)
 #: the importance record's budget for q_t: dense float32 while it fits, else a thinned float16 record
 Q_RECORD_BYTES = 8 * 2**20
+#: the snapshots' budget: above it every s-th regular snapshot is kept (with step 0 and the latest)
+SNAPSHOT_BYTES = 16 * 2**20
 #: what the engine's checkpoint state holds (``_Engine.capture`` plus what ``_Engine.checkpoint`` adds)
 CHECKPOINT_KEYS = ("step", "method", "sampler", "probe", "generators", "history", "elapsed", "config",
                    "initial_images", "initial_labels")
@@ -340,6 +344,29 @@ class Recorder(Callback):
             return
         self.snap_steps.append(int(step))
         self.snap_images.append(images.numpy().astype(np.float32))
+        self._thin_snapshots()
+
+    def _thin_snapshots(self) -> None:
+        """Above :data:`SNAPSHOT_BYTES` keep step 0, the latest snapshot and every s-th of the regular ones
+        (s a power of two): a long run of a large synthetic set keeps a bounded, evenly spread history."""
+        per = max(1, int(self.snap_images[0].nbytes))
+        max_rows = max(3, int(SNAPSHOT_BYTES) // per)
+        if len(self.snap_steps) <= max_rows:
+            return
+        every = max(1, int(self.snapshot_every))
+        last = len(self.snap_steps) - 1
+
+        def kept(stride: int) -> list[int]:
+            return [i for i, st in enumerate(self.snap_steps)
+                    if i in (0, last) or (st % every == 0 and (st // every) % stride == 0)]
+
+        stride = 1
+        rows = kept(stride)
+        while len(rows) > max_rows and stride < 2**40:
+            stride *= 2
+            rows = kept(stride)
+        self.snap_steps = [self.snap_steps[i] for i in rows]
+        self.snap_images = [self.snap_images[i] for i in rows]
 
     def on_checkpoint(self, checkpoint) -> None:
         out = self.out

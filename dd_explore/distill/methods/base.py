@@ -135,16 +135,18 @@ class ModelOptions:
 
     model: str = option("convnet", "network used inside the method", Choice(_model_names))
     width: int = option(128, "channels of each convolution (units of each hidden layer for the MLP)", Int())
-    depth: int = option(3, "blocks of the network", Int())
+    depth: int | None = option(None, "blocks of the network", Int(optional=True, none="by image size: 2 for 8-16 px, "
+                                                                   "3 for 28-32 px, 4 for 64 px"))
     norm: str = option("instance", "ConvNet normalization", Choice(("instance", "batch", "none")))
     pooling: str = option("avg", "ConvNet pooling", Choice(("avg", "max", "none")))
     channels_last: str = option("auto", "memory layout (speed only, same values): auto = on CPUs",
                                 Choice(("auto", "on", "off")))
 
     def model_kwargs(self) -> dict:
+        kw = {"width": self.width} if self.depth is None else {"width": self.width, "depth": self.depth}
         if self.model == "convnet":
-            return {"width": self.width, "depth": self.depth, "norm": self.norm, "pooling": self.pooling}
-        return {"width": self.width, "depth": self.depth}
+            kw.update(norm=self.norm, pooling=self.pooling)
+        return kw
 
 
 @dataclass(frozen=True)
