@@ -115,7 +115,24 @@ def _reduce(X: np.ndarray, dims: int, random_state: int) -> np.ndarray:
     return PCA(n_components=dims, random_state=random_state).fit_transform(X)
 
 
+def _quiet_numba() -> None:
+    """Use numba's ``workqueue`` threading layer unless the user chose one (``NUMBA_THREADING_LAYER``).
+
+    With the default OpenMP layer, the worker threads UMAP leaves behind keep competing with torch's own
+    OpenMP threads: DM steps after an embedding in the same process (a notebook, the dashboard, the bench)
+    were measured 5-30x slower on a 2-core CPU. Takes effect only before numba's first parallel call."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return
+    try:
+        import numba
+
+        numba.config.THREADING_LAYER = "workqueue"
+    except Exception:  # noqa: BLE001 - numba missing or too old: UMAP itself will say so
+        pass
+
+
 def _fit_umap(X: np.ndarray, n_neighbors: int, min_dist: float, random_state: int) -> np.ndarray:
+    _quiet_numba()
     import umap
 
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, n_jobs=1)

@@ -76,3 +76,15 @@ def test_a_damaged_compact_record_is_named(digits, tmp_path, monkeypatch):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=r"importance.npz.*unknown q_format 'compact' \(or misses q_steps / q_rel16\)"):
         load_run(tmp_path / "run")
+
+
+def test_snapshots_are_thinned_beyond_their_budget(digits, tmp_path, monkeypatch):
+    per = 20 * 1 * 8 * 8 * 4  # ipc 2 x 10 classes of 1x8x8 float32
+    monkeypatch.setattr(rundir, "SNAPSHOT_BYTES", 5 * per)
+    kw = {k: v for k, v in KW.items() if k not in ("probe_width", "probe_epochs", "probe_warmup_epochs", "refresh")}
+    distill.run(digits, steps=20, out=tmp_path / "run", snapshot_every=1, **dict(kw, batches="uniform"))
+    rec = load_run(tmp_path / "run")
+    steps = rec.snapshot_steps.tolist()
+    assert len(steps) <= 5 and steps[0] == 0 and steps[-1] == 20 and steps == sorted(steps)
+    assert rec.snapshot_images.shape[0] == len(steps)
+    np.testing.assert_array_equal(rec.snapshot_images[-1], rec.images)
