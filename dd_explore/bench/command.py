@@ -21,7 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k; torchvision sets need --root)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets (e.g. for --dataset cifar10)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--only", choices=("ablation", "speed"), default=None, help="run only this section")
+    p.add_argument("--only", choices=("ablation", "speed", "scale"), default=None,
+                   help="run only this section; scale (CIFAR-shaped sets made on the spot at n = 5,000 and 50,000, "
+                        "selection at 1,000,000 x 64; about 40 minutes on 2 CPU cores, --quick: a few) runs only "
+                        "when asked for")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the plan's)")
     p.add_argument("--methods", nargs="+", default=None, help="a subset of the plan's distillation methods")
     p.add_argument("--ipc", type=int, nargs="+", default=None, help="a subset of the plan's IPCs")
@@ -90,10 +93,12 @@ def run(args) -> int:
     given = [f for f, v in (("--eval-models", args.eval_models), ("--real-epochs", args.real_epochs)) if v is not None]
     if given:
         raise ValueError(f"{', '.join(given)} apply to the robust plans only; got them with --plan {plan_name}")
-    if args.only == "speed":
+    if args.only in ("speed", "scale"):
         given = [f"--{n.replace('_', '-')}" for n in ABLATION_ONLY if getattr(args, n) not in (None, False)]
         if given:
-            raise ValueError(f"{', '.join(given)} apply to the ablation only; got them with --only speed")
+            raise ValueError(f"{', '.join(given)} apply to the ablation only; got them with --only {args.only}")
+    if args.only == "scale":
+        return _run_scale(args, plan_name)
     do_ablation = args.only in (None, "ablation")
     do_speed = args.only in (None, "speed")
     speed_methods = None
@@ -177,4 +182,40 @@ def _run_robust(args, plan_name: str) -> int:
                         overwrite=args.overwrite, progress=not args.no_progress, command=_command_line(args, plan_name))
     print(f"robust bench: {result.computed} sets scored, {result.skipped} already done, "
           f"{(time.perf_counter() - start) / 60:.1f} min; see {Path(args.out) / 'robust.md'}")
+    return 0
+
+
+def _run_scale(args, plan_name: str) -> int:
+    """``--only scale``: the scale section (dd_explore.bench.scale) into --out (scale.csv, scale.md)."""
+    import time
+    from pathlib import Path
+
+    from dd_explore.bench.scale import make_scale_plan, run_scale
+
+    if args.methods or args.dataset != "mnist5k" or args.root:
+        raise ValueError("--only scale makes its own CIFAR-shaped data and runs DM: --dataset, --root and --methods "
+                         "do not apply")
+    plan = make_scale_plan(plan_name)
+    command = _command_line(args, plan_name)
+    if args.dry_run:
+        print(f"scale section ({plan.name}): n {list(plan.ns)} (3x{plan.size}x{plan.size}, 10 classes), features "
+              f"{list(plan.features)}, {plan.select_method} ipc {plan.ipc}, DM width {plan.dm_width} "
+              f"({plan.dm_steps} uniform / {plan.dm_importance_steps} importance steps), run directory after "
+              f"{plan.run_dir_steps} steps, {plan.embedding} embedding, report, explorer (browser first paint), "
+              f"dashboard ({plan.dashboard_steps} steps); select and kmeans_sensitivity at {plan.kmeans_n:,} x "
+              f"{plan.kmeans_d}")
+        return 0
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if (out / "scale.csv").exists() and not args.overwrite:
+        if args.resume:
+            print(f"scale: kept the existing {out / 'scale.csv'} (--resume); use --overwrite to measure again")
+            return 0
+        raise FileExistsError(f"{out / 'scale.csv'} exists; pass --overwrite (measure again) or --resume (keep it)")
+    t0 = time.perf_counter()
+    run_scale(out, plan, device=args.device, progress=not args.no_progress, command=command)
+    print(f"scale: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scale.md'}")
     return 0

@@ -22,20 +22,26 @@ def class_styles(num_classes: int, seed: int = 0) -> dict:
     }
 
 
-def make_images(n: int, num_classes: int = 10, size: int = 32, channels: int = 3, seed: int = 0,
-                chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels (n, C, size, size) uint8, labels (n,) int64): balanced classes in a seeded random order,
-    made ``chunk`` images at a time (memory: the result plus one float chunk)."""
+BLOCK = 2048
+
+
+def make_images(n: int, num_classes: int = 10, size: int = 32, channels: int = 3,
+                seed: int = 0, style_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (n, C, size, size) uint8, labels (n,) int64): balanced classes in a seeded random order
+    (``seed``; the classes' looks come from ``style_seed``, so train and test sets share them),
+    made :data:`BLOCK` images at a time, each block from its own seeded stream (memory: the result plus
+    one float block; the first m images do not depend on n)."""
     if n < num_classes:
         raise ValueError(f"n must be at least num_classes ({num_classes}); got {n}")
-    st = class_styles(num_classes, seed)
+    st = class_styles(num_classes, style_seed)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
     out = np.empty((n, channels, size, size), dtype=np.uint8)
     yy, xx = np.meshgrid(np.linspace(0, 1, size, dtype=np.float32), np.linspace(0, 1, size, dtype=np.float32),
                          indexing="ij")
-    for s in range(0, n, chunk):
-        lab = labels[s : s + chunk]
+    for s in range(0, n, BLOCK):
+        rng = np.random.default_rng([seed, s // BLOCK])
+        lab = labels[s : s + BLOCK]
         b = lab.shape[0]
         theta = st["theta"][lab] + rng.normal(0, 0.15, b)
         freq = st["freq"][lab] * rng.uniform(0.85, 1.15, b)
@@ -63,7 +69,7 @@ def make_dataset(n: int, num_classes: int = 10, size: int = 32, seed: int = 0, t
     images per class) from :func:`make_images`, named ``synthetic-cifar-<n>``."""
     from dd_explore.data import from_arrays
 
-    X, y = make_images(n, num_classes, size, seed=seed)
-    Xt, yt = make_images(num_classes * test_per_class, num_classes, size, seed=seed + 1)
+    X, y = make_images(n, num_classes, size, seed=seed, style_seed=seed)
+    Xt, yt = make_images(num_classes * test_per_class, num_classes, size, seed=seed + 1_000_003, style_seed=seed)
     return from_arrays(X, y, Xt, yt, name=f"synthetic-cifar-{n}", classes=[f"c{c}" for c in range(num_classes)],
                        pixel_range=255.0)

@@ -397,8 +397,10 @@ def embedding_figure(
 
     if values is not None:
         cm = color_mapping(values, color_name, color_scale, color_range)
-        marker = dict(color=cm.shown if cm.scale != "linear" else values, colorscale=colorscale, size=point_size,
-                      showscale=True, **cm.marker)
+        shown = cm.shown if cm.scale != "linear" else values
+        if n > WEBGL_THRESHOLD:
+            shown = np.asarray(shown, dtype=np.float32)  # colours: float32 is plenty, half the page
+        marker = dict(color=shown, colorscale=colorscale, size=point_size, showscale=True, **cm.marker)
     else:
         marker = dict(color=lab, colorscale="Turbo", size=point_size, showscale=True,
                       colorbar=dict(title=dict(text="class"), thickness=12))

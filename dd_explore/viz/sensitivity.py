@@ -17,7 +17,10 @@ import plotly.graph_objects as go
 
 from dd_explore.selection.features import is_split
 from dd_explore.viz.images import _grid_figure, _numpy, to_pixels
-from dd_explore.viz.scales import log_axis, scatter_trace
+from dd_explore.viz.scales import WEBGL_THRESHOLD, log_axis, scatter_trace
+
+#: the ranked-score curves are drawn at this many ranks per class at most (the chosen points at their exact rank)
+MAX_CURVE_POINTS = 1000
 
 CHOSEN_COLOR = "#d62728"
 
@@ -85,9 +88,11 @@ def score_distribution_figure(selection, *, class_names: Sequence[str] | None = 
     _require_scores(selection)
     classes = _classes(selection)
     fig = go.Figure()
+    big = sum(c.candidates.shape[0] for c in classes) > WEBGL_THRESHOLD
     for k in classes:
-        fig.add_trace(go.Box(y=k.scores, name=_name(k.cls, class_names), boxpoints="outliers", marker=dict(size=3),
-                             line=dict(width=1), customdata=k.candidates, showlegend=False,
+        fig.add_trace(go.Box(y=k.scores.astype(np.float32) if big else k.scores, name=_name(k.cls, class_names),
+                             boxpoints="outliers", marker=dict(size=3), line=dict(width=1),
+                             customdata=k.candidates.astype(np.int32) if big else k.candidates, showlegend=False,
                              hovertemplate="index %{customdata}<br>score %{y:.4g}<extra>class %{x}</extra>"))
     xs, ys, cd = [], [], []
     for k in classes:
@@ -111,7 +116,8 @@ def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None,
     """Per class, the scores sorted from highest to lowest (x = rank, normalized to [0, 1] when classes differ
     in size: rank / (n_c - 1)); the chosen points marked at their rank.
 
-    Traces: one line per class (``customdata`` = global index at each rank), then one "chosen" marker trace
+    Traces: one line per class (``customdata`` = global index at each rank; a class larger than
+    :data:`MAX_CURVE_POINTS` is drawn at that many evenly spaced ranks), then one "chosen" marker trace
     whose ``customdata`` rows are (global index, class, score).
     """
     _require_scores(selection)
@@ -123,7 +129,11 @@ def ranked_scores_figure(selection, *, class_names: Sequence[str] | None = None,
         ranked_idx = k.candidates[order]
         n = ranked_idx.shape[0]
         x = np.arange(n) / max(1, n - 1)
-        fig.add_trace(go.Scatter(x=x, y=k.scores[order], customdata=ranked_idx, mode="lines", name=f"class {_name(k.cls, class_names)}",
+        # a sorted curve drawn at MAX_CURVE_POINTS ranks looks the same and keeps large sets light
+        keep = np.unique(np.round(np.linspace(0, n - 1, MAX_CURVE_POINTS)).astype(np.int64)) if n > MAX_CURVE_POINTS \
+            else slice(None)
+        fig.add_trace(go.Scatter(x=x[keep], y=k.scores[order][keep], customdata=ranked_idx[keep], mode="lines",
+                                 name=f"class {_name(k.cls, class_names)}",
                                  line=dict(width=1.3), legendgroup=str(k.cls),
                                  hovertemplate="index %{customdata}<br>score %{y:.4g}<extra>%{fullData.name}</extra>"))
         rank_of = np.empty(n, dtype=np.int64)
@@ -164,6 +174,7 @@ def score_detail_figure(selection, *, class_names: Sequence[str] | None = None,
         return None
     _require_scores(selection)
     classes = _classes(selection)
+    big = sum(c.candidates.shape[0] for c in classes) > WEBGL_THRESHOLD
     fig = go.Figure()
     cx, cy, ccd = [], [], []
     for k in classes:
@@ -175,6 +186,8 @@ def score_detail_figure(selection, *, class_names: Sequence[str] | None = None,
             x = _opt(d, "leverage").reshape(-1)
             y = _opt(d, "residual_term").reshape(-1)
         cd = np.stack([k.candidates.astype(np.float64), np.full(x.shape[0], float(k.cls)), k.scores], axis=1)
+        if big:  # many points: float32 halves the page (indices exact below 2^24)
+            x, y, cd = x.astype(np.float32), np.asarray(y, dtype=np.float32), cd.astype(np.float32)
         fig.add_trace(scatter_trace(
             sum(c.candidates.shape[0] for c in classes), x=x, y=y, customdata=cd, mode="markers",
             name=f"class {_name(k.cls, class_names)}",

@@ -38,6 +38,9 @@ from dd_explore.widgets._fw import figure_widget, load_figure
 logger = logging.getLogger(__name__)
 
 EMBEDDINGS = ("umap", "pca")
+#: above this many points the score-detail view (a second WebGL scatter of every point) is built on request
+#: (its button), so the explorer's first paint stays within a few seconds
+DEFER_DETAIL_ABOVE = 20_000
 
 
 def _point_index(customdata, point: int) -> int | None:
@@ -61,8 +64,9 @@ class SelectionExplorer:
 
     Large sets: the embedding is drawn with WebGL above a few thousand points, scores on a log or rank
     colour scale when they are skewed (the colour bar says which); images are read from the data set one
-    at a time, on hover or selection (nothing ships every thumbnail). With a cached embedding (or one
-    passed in) a 50,000-point explorer is built in a few seconds.
+    at a time, on hover or selection (nothing ships every thumbnail). Above :data:`DEFER_DETAIL_ABOVE`
+    points the score-detail view waits for its button (:meth:`show_detail`). With a cached embedding (or
+    one passed in) a 50,000-point explorer is built and drawn in a few seconds.
 
     ``selected_indices``: global indices of the last selection (all of them), ``shown_indices``: those
     in the grid; :meth:`show` puts any indices there from code. ``hovered_index``: the point in the
@@ -113,31 +117,56 @@ class SelectionExplorer:
         self.preview_caption = W.HTML("<i>hover a point to see its image</i>", layout=W.Layout(max_width="300px"))
         self.preview_caption.add_class("dd-preview")
         figs = [self.fig_embedding]
-        self.fig_ranked = self.fig_detail = None
+        self.fig_ranked = self.fig_detail = self.detail_button = None
         bottom = []
         if self.scores is not None:
             self.fig_ranked = figure_widget(ranked_scores_figure(selection, class_names=self.class_names),
                                             width=540, height=380)
             figs.append(self.fig_ranked)
             bottom.append(self.fig_ranked)
-            detail = score_detail_figure(selection, class_names=self.class_names)
-            if detail is not None:
-                self.fig_detail = figure_widget(detail, width=540, height=380)
-                figs.append(self.fig_detail)
-                bottom.append(self.fig_detail)
+            if n <= DEFER_DETAIL_ABOVE:
+                self._add_detail(figs, bottom)
+            elif score_detail_figure(selection, class_names=self.class_names) is not None:
+                # a second WebGL view of every point doubles the first paint: built when asked for
+                self.detail_button = W.Button(description="Show what drives the score",
+                                              tooltip=f"score against distance to the center, all {n:,} points")
+                self.detail_button.on_click(lambda _b: self.show_detail())
+                bottom.append(self.detail_button)
         for fw in figs:
-            for trace in fw.data:
-                trace.on_click(self._on_points, append=True)
-                trace.on_selection(self._on_points, append=True)
-                trace.on_hover(self._on_hover, append=True)
+            self._link(fw)
         note = [] if self.scores is not None else [W.HTML(
             f"<i>method {html.escape(str(selection.method))} gives no scores: the sensitivity views are hidden.</i>")]
         preview = W.HBox([self.preview_image, self.preview_caption])
+        self._bottom = W.HBox(bottom)
         self.widget = W.VBox([W.HBox([self.fig_embedding, W.VBox([preview, self.info, self.fig_grid])]), *note,
-                              W.HBox(bottom)])
+                              self._bottom])
         self.widget.add_class("dd-explorer")
         self._chosen = frozenset(int(i) for i in np.asarray(selection.indices).reshape(-1))
         self.show(np.asarray(selection.indices), what="chosen points")
+
+    def _link(self, fw) -> None:
+        for trace in fw.data:
+            trace.on_click(self._on_points, append=True)
+            trace.on_selection(self._on_points, append=True)
+            trace.on_hover(self._on_hover, append=True)
+
+    def _add_detail(self, figs: list, bottom: list) -> None:
+        detail = score_detail_figure(self.selection, class_names=self.class_names)
+        if detail is not None:
+            self.fig_detail = figure_widget(detail, width=540, height=380)
+            figs.append(self.fig_detail)
+            bottom.append(self.fig_detail)
+
+    def show_detail(self) -> None:
+        """Build the "what drives the score" view (deferred above :data:`DEFER_DETAIL_ABOVE` points)."""
+        if self.fig_detail is not None:
+            return
+        figs: list = []
+        bottom = [c for c in self._bottom.children if c is not self.detail_button]
+        self._add_detail(figs, bottom)
+        for fw in figs:
+            self._link(fw)
+        self._bottom.children = tuple(bottom)
 
     def _embedding(self, embedding, n: int) -> Embedding:
         if embedding is None or isinstance(embedding, str):
