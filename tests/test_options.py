@@ -93,7 +93,7 @@ def test_cli_help_says_what_each_option_does_and_its_defaults():
             assert f"--{name.replace('_', '-')}" in flat and spec.help in flat
     # per-method defaults and the accepted values
     assert "learning rate of the synthetic images (a positive number)" in flat
-    assert "default dc/dsa 0.1, dm 1, kip 0.01, mtt 1000" in flat
+    assert "default dc/dsa 0.1, dm 1, kip 0.01, mtt None" in flat
     assert "--dsa, --no-dsa" in flat and "dc False, dm/dsa/mtt True" in flat
 
 

@@ -239,7 +239,7 @@ class ImageMethod(DistillMethod):
         self.images = images.detach().clone().to(ctx.device).requires_grad_(True)
         self.labels_cpu = labels.detach().cpu().clone()  # for CPU-side bookkeeping (DSA groups): no device sync
         self.labels = labels.clone().to(ctx.device)
-        self.optimizer = torch.optim.SGD([self.images], lr=o.lr_img, momentum=o.momentum)
+        self.optimizer = torch.optim.SGD([self.images], lr=self.image_lr(ctx), momentum=o.momentum)
         from dd_explore.distill.augment import DSA
 
         self.dsa = DSA(strategy=o.dsa_strategy) if o.dsa else None
@@ -248,6 +248,10 @@ class ImageMethod(DistillMethod):
 
     def setup_method(self, ctx: MethodContext) -> None:
         """What the method adds to the set-up (networks, buffers); default: nothing."""
+
+    def image_lr(self, ctx: MethodContext) -> float:
+        """The images' learning rate: ``lr_img`` (a method may resolve a None default from the data set)."""
+        return self.options.lr_img
 
     def step_images(self, ctx: MethodContext, loss: torch.Tensor) -> None:
         """Backward ``loss`` into the images and take the optimizer step. Across ranks, each rank's loss
