@@ -613,9 +613,9 @@ class _Loop:
             from dd_explore.distill.rundir import Recorder
 
             cbs += [Recorder(spec.out, spec.snapshot_every), CheckpointEvery(spec.checkpoint_every)]
-        cbs += list(spec.callbacks)
-        if spec.evaluation is not None:
+        if spec.evaluation is not None:  # before the user's: a live view sees this step's evaluation and guard
             cbs.append(spec.evaluation)
+        cbs += list(spec.callbacks)
         if spec.progress:
             cbs.append(ProgressBar())
         self.callbacks = cbs

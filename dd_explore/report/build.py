@@ -171,7 +171,21 @@ def _header(record, selection, dataset_note: str) -> str:
     title = f"dd_explore run: {r.get('method')} on {ds.get('name')}, {r.get('ipc')} images per class"
     note = f'<p class="note">{html.escape(dataset_note)}</p>' if dataset_note else ""
     return (f"<h1>{html.escape(title)}</h1><p>{html.escape(str(record.path))}</p>"
-            f'<p class="acc"><b>Test accuracy:</b> {acc}</p>{note}<table class="config">{table}</table>')
+            f'<p class="acc"><b>Test accuracy:</b> {acc}</p>{guard_warnings(m)}{note}<table class="config">{table}</table>')
+
+
+def guard_warnings(metrics: dict) -> str:
+    """The run's guard warnings (metrics.json ``warnings``: an evaluation worse than the initial set's by
+    more than its spread) and where the best evaluated set is, as a highlighted block; "" when none."""
+    warnings = (metrics or {}).get("warnings") or []
+    if not warnings:
+        return ""
+    best = (metrics or {}).get("best") or {}
+    items = "".join(f"<li>{html.escape(w['message'])}</li>" for w in warnings)
+    where = (f" The best evaluated set is from step {best.get('step')} ({100 * best.get('mean', 0.0):.2f} %, "
+             f"best.pt in the run directory)." if best else "")
+    return (f'<div class="warning" role="alert" style="border:2px solid #c0392b;background:#fdecea;padding:6px 10px">'
+            f"<b>Warning: the distilled set got worse than its initialization.</b>{html.escape(where)}<ul>{items}</ul></div>")
 
 
 def write_report(

@@ -149,10 +149,12 @@ class LiveDashboard(Callback):
         self.fig_embedding = _placeholder("Draw counts on the embedding (waiting)", width=720, height=300) \
             if coords is not None else None
         self.importance_note = W.HTML("")
+        self.guard = W.HTML("")  # the run's guard: an evaluation worse than the initial set's
+        self.guard.add_class("dd-guard")
         self.importance_box = W.HBox([self.fig_entropy, self.fig_hist])
         self._topk_box = W.Box([self.fig_topk])
         self.status.layout.margin = "0 0 0 2em"
-        rows = [W.HBox([self.stop_button, self.step_label, self.status]),
+        rows = [W.HBox([self.stop_button, self.step_label, self.status]), self.guard,
                 W.HBox([self.fig_images, self.fig_loss]),
                 self.importance_note, self.importance_box, W.HBox([self._topk_box, self.fig_counts])]
         if self.fig_embedding is not None:
@@ -211,6 +213,7 @@ class LiveDashboard(Callback):
         self._importance = False
         self._broken: str | None = None
         self._emb_cd: np.ndarray | None = None
+        self._guard_shown = 0
 
     def on_start(self, control) -> None:
         if self.control is not None:
@@ -219,6 +222,7 @@ class LiveDashboard(Callback):
         t0 = time.perf_counter()
         try:
             self._reset()
+            self.guard.value = ""
             self.control = control
             self.result = None
             self.error = None
@@ -273,6 +277,7 @@ class LiveDashboard(Callback):
                 self.ess.append(float(np.mean([c.ess / c.n for c in imp])))
                 self.hist.append(np.sum([np.asarray(c.hist) for c in imp], axis=0))
             self.last_info = info
+            self._show_guard()
             now = time.monotonic()
             if info.step >= info.steps or now - self._last_render >= self._interval:
                 self._safe_render(info)
@@ -283,6 +288,7 @@ class LiveDashboard(Callback):
         t0 = time.perf_counter()
         try:
             self.result = result
+            self._show_guard()
             info = self.last_info
             if info is not None and self.rendered_step != info.step:
                 self._safe_render(info)
@@ -304,6 +310,16 @@ class LiveDashboard(Callback):
             self.seconds_spent += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ rendering
+    def _show_guard(self) -> None:
+        """The run's guard warnings (``control.metrics["warnings"]``), newest last, in a red box."""
+        warnings = (self.control.metrics or {}).get("warnings") if self.control is not None else None
+        if not warnings or len(warnings) == self._guard_shown:
+            return
+        self._guard_shown = len(warnings)
+        from dd_explore.report.build import guard_warnings
+
+        self.guard.value = guard_warnings(self.control.metrics)
+
     def _label(self, info, done: bool = False) -> str:
         s = f"step {info.step} / {info.steps} · loss {info.loss:.4g} · {info.step_time:.3f} s/step · {info.elapsed:.1f} s"
         return s + (" · done" if done else "")

@@ -37,3 +37,15 @@ def test_no_warning_when_the_set_improves(digits, tmp_path):
     assert m["final"]["mean"] > m["initial"]["mean"]
     assert "warnings" not in m
     assert res.best["step"] == 6 and res.best["gain"] > 0 and torch.equal(res.best["images"], res.images)
+
+
+def test_dashboard_and_report_show_the_guard(digits, tmp_path):
+    from dd_explore.report import write_report
+    from dd_explore.widgets import LiveDashboard
+
+    dash = LiveDashboard(digits, update_every=0.0)
+    distill.run(digits, "dm", ipc=2, init="sensitivity-kmeans", steps=2, seed=0, width=16, lr_img=3000.0,
+                out=tmp_path / "bad", evaluate=dict(EVAL, every=None), callbacks=[dash])
+    assert "got worse than its initialization" in dash.guard.value and "worse by" in dash.guard.value
+    html = write_report(tmp_path / "bad", tmp_path / "bad" / "report.html", dataset=digits, embedding="pca").read_text()
+    assert "got worse than its initialization" in html and "best.pt" in html
