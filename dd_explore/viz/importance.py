@@ -49,7 +49,8 @@ def importance_heatmap_figure(
     class_names: Sequence[str] | None = None,
     title: str | None = "Sampling probability q_t of the real points (x uniform)",
     zmax: float | None = None,
-    max_columns: int | None = 600,
+    max_columns: int | None = 300,
+    max_rows: int | None = 40,
 ) -> go.Figure:
     """Heatmap per class: x = the class's real points, y = refresh step, colour = n_c * q_t (1 = uniform).
 
@@ -60,14 +61,22 @@ def importance_heatmap_figure(
     (largest left); ``"index"``: by global index. ``customdata`` holds each column's global index.
     ``max_columns``: a class with more points shows that many columns, each the mean of n_c q over
     consecutive points in that order (``customdata`` then holds each column's first global index, and the
-    x-axis title says how many points a column averages); None: one column per point.
+    x-axis title says how many points a column averages); None: one column per point. ``max_rows``: with
+    more refreshes, that many evenly spaced ones (first and last included; the y-axis title says so).
+    ``customdata`` is int32 (the figure of a long run on a large set stays ~1 MB).
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
     if max_columns is not None and (isinstance(max_columns, bool) or not isinstance(max_columns, (int, np.integer))
                                     or max_columns < 2):
         raise ValueError(f"max_columns must be an int >= 2 or None; got {max_columns!r}")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 2):
+        raise ValueError(f"max_rows must be an int >= 2 or None; got {max_rows!r}")
     st, qq, lab = _check_q(steps, q, labels)
+    total_rows = st.shape[0]
+    if max_rows is not None and total_rows > max_rows:
+        keep = np.unique(np.round(np.linspace(0, total_rows - 1, int(max_rows))).astype(np.int64))
+        st, qq = st[keep], qq[keep]
     rel = relative_to_uniform(qq, lab)
     classes = sorted(int(c) for c in np.unique(lab))
     top = float(zmax) if zmax is not None else float(max(2.0, np.quantile(rel, 0.995)))
@@ -89,7 +98,7 @@ def importance_heatmap_figure(
         name = str(class_names[c]) if class_names is not None else str(c)
         fig.add_trace(go.Heatmap(
             z=z, x=x, y=[str(int(s)) for s in st],
-            customdata=np.broadcast_to(first.astype(np.float64), z.shape).copy(),
+            customdata=np.broadcast_to(first.astype(np.int32), z.shape).copy(),
             zmin=0.0, zmax=top, zmid=1.0, colorscale="RdBu_r", visible=(k == 0), name=f"class {name}",
             colorbar=dict(title=dict(text="n_c q"), thickness=12),
             hovertemplate=("point %{customdata}" if binned == 1 else "points from %{customdata} (rank %{x}), mean")
@@ -104,7 +113,8 @@ def importance_heatmap_figure(
     fig.update_layout(
         title=title, template="plotly_white", width=760, height=max(300, min(600, 24 * st.shape[0] + 160)),
         xaxis_title=xtitle,
-        yaxis_title="refresh step", yaxis_type="category",
+        yaxis_title="refresh step" + (f" ({st.shape[0]} of {total_rows} shown)" if st.shape[0] < total_rows else ""),
+        yaxis_type="category",
         updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.12, yanchor="top", showactive=True)],
         margin=dict(l=70, r=20, t=70 if title else 40, b=50),
     )

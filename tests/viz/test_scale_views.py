@@ -94,6 +94,11 @@ def test_heatmap_bins_columns_of_large_classes():
     assert "mean of ~15 points" in fig.layout.xaxis.title.text
     full = importance.importance_heatmap_figure(np.arange(R), q, labels, max_columns=None)
     assert np.asarray(full.data[0].z).shape == (R, 1500)
+    assert np.asarray(full.data[0].customdata).dtype == np.int32
+    many = np.repeat(q, 30, axis=0)  # 120 refreshes
+    fig = importance.importance_heatmap_figure(np.arange(120), many, labels, max_rows=40)
+    assert list(fig.data[0].y)[0] == "0" and list(fig.data[0].y)[-1] == "119" and len(fig.data[0].y) == 40
+    assert "(40 of 120 shown)" in fig.layout.yaxis.title.text
 
 
 def test_large_sets_are_embedded_from_a_subsample_and_cached(tmp_path, monkeypatch):
