@@ -177,6 +177,37 @@ def browser_first_paint(payload: dict, folder: Path, timeout_s: float = 120.0) -
             "html_mib": path.stat().st_size / 2**20}
 
 
+_FRESH_EMBEDDING = r"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+from dd_explore.bench.synthetic import make_dataset
+from dd_explore import viz
+n, size = int(sys.argv[1]), int(sys.argv[2])
+ds = make_dataset(n, 10, size, seed=0)
+t = time.perf_counter()
+viz.compute_embedding(ds.train, "umap", cache=False)
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def fresh_process_embedding_seconds(n: int, size: int, work: Path) -> float | None:
+    """Seconds of ``compute_embedding(..., "umap")`` on the n-image set in a new Python process whose numba
+    cache is empty (``NUMBA_CACHE_DIR`` a new folder): what a user's first call costs."""
+    import os
+    import subprocess
+    import sys
+
+    cache = work / "numba-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.run([sys.executable, "-c", _FRESH_EMBEDDING, str(n), str(size)], capture_output=True, text=True,
+                          env=env, check=False)
+    if proc.returncode != 0:
+        logger.warning("fresh-process embedding failed: %s", proc.stderr[-1000:])
+        return None
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+
+
 # ---------------------------------------------------------------------------- one n
 def scale_rows_for_n(n: int, plan: ScalePlan, device: torch.device, work: Path, progress: bool = False) -> list[dict]:
     """Every stage of ``plan`` at train size ``n`` (module doc)."""
@@ -249,6 +280,11 @@ def scale_rows_for_n(n: int, plan: ScalePlan, device: torch.device, work: Path, 
         with _stage(rows, "embedding", plan.embedding, "cached", n, device, d):
             again = viz.compute_embedding(ds.train, plan.embedding, cache_dir=cache)
         assert again.from_cache
+        if plan.embedding == "umap" and n == max(plan.ns):
+            fresh = fresh_process_embedding_seconds(n, plan.size, work)
+            if fresh is not None:
+                rows.append(_row("embedding", plan.embedding, "first time in a fresh process, empty numba cache "
+                                 "(JIT compilation included)", fresh, "s", n, d, note=emb.note or "every point fitted"))
 
     run_dir = work / f"run-{n}"
     if "rundir" in stages or "report" in stages:

@@ -212,7 +212,6 @@ class LiveDashboard(Callback):
         self._topk_n = 0
         self._importance = False
         self._broken: str | None = None
-        self._emb_cd: np.ndarray | None = None
         self._guard_shown = 0
 
     def on_start(self, control) -> None:
@@ -254,6 +253,9 @@ class LiveDashboard(Callback):
                 marked = None if control.selection is None else np.asarray(control.selection.indices)
                 fig = draw_count_embedding_figure(self.embedding, np.zeros(len(self._train_labels)), self._train_labels,
                                                   marked=marked, class_names=self.class_names, width=720, height=480)
+                # hover reads the live count from marker.color: each update sends one (n,) array, not (n, 3) rows
+                tpl = fig.data[0].hovertemplate
+                fig.data[0].hovertemplate = tpl.replace("%{customdata[2]:.4g}", "%{marker.color}")
                 load_figure(self.fig_embedding, fig)
             self.step_label.value = f"step {control.start_step} / {control.steps} · {run_cfg.get('method', '')} " \
                                     f"{run_cfg.get('batches', '')} batches, starting"
@@ -401,7 +403,7 @@ class LiveDashboard(Callback):
         lab = self._train_labels
         with self.fig_counts.batch_update():
             for k, trace in enumerate(self.fig_counts.data):
-                trace.x = shown[lab == k]
+                trace.x = shown[lab == k].astype(np.int32)
                 trace.xbins = dict(start=-0.5, end=top + 0.5, size=size)
             self.fig_counts.layout.xaxis.title.text = (
                 f"times drawn (the last bar also holds the {over} points drawn more than {top} times, up to "
@@ -412,9 +414,5 @@ class LiveDashboard(Callback):
                 self.fig_counts.layout.annotations[0].x = expected
         if self.fig_embedding is not None and len(self.fig_embedding.data):
             pts = self.fig_embedding.data[0]
-            if self._emb_cd is None or self._emb_cd.shape[0] != counts.shape[0]:
-                self._emb_cd = np.array(pts.customdata, dtype=np.float32 if counts.shape[0] > 5000 else np.float64)
-            self._emb_cd[:, 2] = counts
             with self.fig_embedding.batch_update():
-                pts.marker.color = counts
-                pts.customdata = self._emb_cd
+                pts.marker.color = counts.astype(np.int32)
