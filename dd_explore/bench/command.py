@@ -21,10 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k; torchvision sets need --root)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets (e.g. for --dataset cifar10)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--only", choices=("ablation", "speed", "scale"), default=None,
+    p.add_argument("--only", choices=("ablation", "speed", "scale", "scaleout"), default=None,
                    help="run only this section; scale (CIFAR-shaped sets made on the spot at n = 5,000 and 50,000, "
-                        "selection at 1,000,000 x 64; about 40 minutes on 2 CPU cores, --quick: a few) runs only "
+                        "selection at 1,000,000 x 64; about 40 minutes on 2 CPU cores, --quick: a few) and scaleout "
+                        "(1 process x T threads against N processes under torch.distributed for a DM run, an "
+                        "evaluation and a selection; --scaleout-nproc, --threads; about 10 minutes on 2 CPU cores) run only "
                         "when asked for")
+    p.add_argument("--scaleout-nproc", type=int, default=None, metavar="N",
+                   help="--only scaleout: processes of the distributed layout, started by the bench itself (default 2)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the plan's)")
     p.add_argument("--methods", nargs="+", default=None, help="a subset of the plan's distillation methods")
     p.add_argument("--ipc", type=int, nargs="+", default=None, help="a subset of the plan's IPCs")
@@ -61,7 +65,8 @@ def _command_line(args, plan_name: str) -> str:
         parts.append(f"--root {args.root}")
     if args.device != "auto":
         parts.append(f"--device {args.device}")
-    for flag, value in (("--only", args.only), ("--steps", args.steps), ("--eval-epochs", args.eval_epochs),
+    for flag, value in (("--only", args.only), ("--scaleout-nproc", getattr(args, "scaleout_nproc", None)),
+                        ("--steps", args.steps), ("--eval-epochs", args.eval_epochs),
                         ("--width", args.width), ("--threads", args.threads),
                         ("--eval-models", getattr(args, "eval_models", None)),
                         ("--real-epochs", getattr(args, "real_epochs", None))):
@@ -93,12 +98,17 @@ def run(args) -> int:
     given = [f for f, v in (("--eval-models", args.eval_models), ("--real-epochs", args.real_epochs)) if v is not None]
     if given:
         raise ValueError(f"{', '.join(given)} apply to the robust plans only; got them with --plan {plan_name}")
-    if args.only in ("speed", "scale"):
+    if args.scaleout_nproc is not None and args.only != "scaleout":
+        raise ValueError(f"--scaleout-nproc applies to --only scaleout only; got --scaleout-nproc {args.scaleout_nproc} with "
+                         f"{'--only ' + args.only if args.only else 'no --only'}")
+    if args.only in ("speed", "scale", "scaleout"):
         given = [f"--{n.replace('_', '-')}" for n in ABLATION_ONLY if getattr(args, n) not in (None, False)]
         if given:
             raise ValueError(f"{', '.join(given)} apply to the ablation only; got them with --only {args.only}")
     if args.only == "scale":
         return _run_scale(args, plan_name)
+    if args.only == "scaleout":
+        return _run_scaleout(args, plan_name)
     do_ablation = args.only in (None, "ablation")
     do_speed = args.only in (None, "speed")
     speed_methods = None
@@ -218,4 +228,30 @@ def _run_scale(args, plan_name: str) -> int:
     t0 = time.perf_counter()
     run_scale(out, plan, device=args.device, progress=not args.no_progress, command=command)
     print(f"scale: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scale.md'}")
+    return 0
+
+
+def _run_scaleout(args, plan_name: str) -> int:
+    """``--only scaleout``: 1 process x T threads against N processes (dd_explore.bench.scaleout) into --out."""
+    import time
+    from pathlib import Path
+
+    from dd_explore.bench.scaleout import make_scaleout_plan, run_scaleout
+
+    if args.methods or args.root or args.device not in ("auto", "cpu"):
+        raise ValueError("--only scaleout runs DM, an evaluation and a selection on the CPU (gloo): --methods, --root "
+                         f"and --device {args.device} do not apply")
+    plan = make_scaleout_plan(plan_name, dataset=args.dataset, nproc=args.scaleout_nproc, threads=args.threads)
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    out = Path(args.out)
+    if (out / "scaleout.csv").exists() and not args.overwrite:
+        if args.resume:
+            print(f"scaleout: kept the existing {out / 'scaleout.csv'} (--resume); use --overwrite to measure again")
+            return 0
+        raise FileExistsError(f"{out / 'scaleout.csv'} exists; pass --overwrite (measure again) or --resume (keep it)")
+    t0 = time.perf_counter()
+    run_scaleout(out, plan, command=_command_line(args, plan_name))
+    print(f"scaleout: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scaleout.md'}")
     return 0

@@ -83,6 +83,10 @@ def test_speed_section(tmp_path, digits):
     (["--quick", "--steps", "0"], "steps must be a positive int"),
     (["--quick", "--seeds", "2", "2"], "distinct"),
     (["--quick", "--threads", "0"], "--threads must be a positive int"),
+    (["--scaleout-nproc", "2"], "--scaleout-nproc applies to --only scaleout only"),
+    (["--only", "scaleout", "--scaleout-nproc", "1"], "--scaleout-nproc must be an int >= 2 .* got 1"),
+    (["--only", "scaleout", "--methods", "dm"], "--only scaleout runs DM"),
+    (["--only", "scaleout", "--steps", "3"], "--steps apply to the ablation only"),
 ])
 def test_bad_command_lines(tmp_path, capsys, argv, message):
     import re
@@ -101,4 +105,12 @@ def test_dry_run_prints_the_plan(tmp_path, capsys):
     assert main(["bench", "--out", str(tmp_path / "b"), "--quick", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "plan 'quick' on mnist5k" in out and "estimate: about" in out and "speed section" in out
+    assert not (tmp_path / "b").exists()
+
+
+def test_scaleout_dry_run_prints_the_plan(tmp_path, capsys):
+    argv = ["bench", "--out", str(tmp_path / "b"), "--only", "scaleout", "--quick", "--dataset", "digits"]
+    assert main(argv + ["--scaleout-nproc", "3", "--threads", "3", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "scaleout: digits; DM ipc 2, 3 steps" in out and "3 processes x 1 thread(s)" in out
     assert not (tmp_path / "b").exists()

@@ -145,3 +145,23 @@ def test_killing_one_rank_ends_the_run_and_keeps_the_checkpoint(tmp_path):
     res = distill.run("digits", "dm", ipc=2, steps=step + 2, out=out, resume=True, device="cpu",
                       checkpoint_every=1, **NET)  # resumes with one process
     assert res.steps_done == step + 2 and not res.stopped
+
+
+def test_scaleout_bench_runs_both_layouts(tmp_path):
+    """``dd-explore bench --only scaleout --quick``: every task in both layouts, the N-process DM run's
+    communication share read from its events, the command recorded."""
+    from dd_explore.bench.store import read_csv
+
+    out = tmp_path / "so"
+    cmd = [sys.executable, "-m", "dd_explore", "bench", "--only", "scaleout", "--quick", "--dataset", "digits",
+           "--threads", "2", "--out", str(out)]
+    res = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    rows = read_csv(out / "scaleout.csv")
+    assert [(r["task"], r["layout"]) for r in rows] == [
+        (t, l) for t in ("DM run", "evaluation", "selection") for l in ("1 process x 2 threads", "2 processes x 1 thread")]
+    dm = [r for r in rows if r["task"] == "DM run"]
+    assert all(float(r["wall_s"]) > 0 and float(r["s_per_step"]) > 0 for r in dm)
+    assert 0 < float(dm[1]["comm_share"]) < 1 and float(dm[0]["comm_share"]) == 0  # one process: no collectives
+    md = (out / "scaleout.md").read_text()
+    assert "dd-explore bench --quick --out" in md and "--only scaleout" in md and md.count("| DM run |") == 2
