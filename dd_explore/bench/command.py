@@ -13,12 +13,16 @@ ABLATION_ONLY = ("seeds", "ipc", "steps", "eval_epochs", "width", "no_whole")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (must be empty or new, unless --resume/--overwrite)")
     p.add_argument("--quick", action="store_true", help="the quick plan (same as --plan quick; about 10 minutes)")
-    p.add_argument("--plan", default=None, choices=("quick", "standard", "complete", "robust", "robust-full"),
+    p.add_argument("--plan", default=None, choices=("quick", "standard", "complete", "robust", "robust-full",
+                                                    "defaults-quick", "defaults", "defaults-full"),
                    help="quick (smoke test), standard (default; about 2 hours on 2 CPU cores), complete (the full "
                         "grid at the full protocol, for a GPU), robust (DM/KIP/coresets under the dm protocol on three "
-                        "architectures with DD-Ranking's robust scores, CPU budgets) or robust-full (the same at the "
-                        "full protocol, for a GPU)")
-    p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k; torchvision sets need --root)")
+                        "architectures with DD-Ranking's robust scores, CPU budgets), robust-full (the same at the "
+                        "full protocol, for a GPU), defaults (every method with its defaults on digits and mnist5k at "
+                        "IPC 1 and 10, uniform and importance batches: initial against distilled, CPU step budgets; "
+                        "-quick: a smoke test; -full: the methods' default steps, for a GPU)")
+    p.add_argument("--dataset", default=None,
+                   help="data set (default mnist5k; the defaults plans: both of theirs; torchvision sets need --root)")
     p.add_argument("--root", default=None, help="folder of torchvision data sets (e.g. for --dataset cifar10)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--only", choices=("ablation", "speed", "scale", "scaleout"), default=None,
@@ -59,7 +63,7 @@ def _plan_name(args) -> str:
 
 def _command_line(args, plan_name: str) -> str:
     parts = ["dd-explore bench", "--quick" if plan_name == "quick" else f"--plan {plan_name}", f"--out {args.out}"]
-    if args.dataset != "mnist5k":
+    if args.dataset not in (None, "mnist5k"):
         parts.append(f"--dataset {args.dataset}")
     if args.root:
         parts.append(f"--root {args.root}")
@@ -93,6 +97,12 @@ def run(args) -> int:
         raise ValueError(f"--threads must be a positive int; got {args.threads}")
     from dd_explore.bench.robust import ROBUST_PLANS
 
+    from dd_explore.bench.defaults import DEFAULTS_PLANS
+
+    if plan_name in DEFAULTS_PLANS:
+        return _run_defaults(args, plan_name)
+    if args.dataset is None:
+        args.dataset = "mnist5k"
     if plan_name in ROBUST_PLANS:
         return _run_robust(args, plan_name)
     given = [f for f, v in (("--eval-models", args.eval_models), ("--real-epochs", args.real_epochs)) if v is not None]
@@ -254,4 +264,35 @@ def _run_scaleout(args, plan_name: str) -> int:
     t0 = time.perf_counter()
     run_scaleout(out, plan, command=_command_line(args, plan_name))
     print(f"scaleout: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scaleout.md'}")
+    return 0
+
+
+def _run_defaults(args, plan_name: str) -> int:
+    """``--plan defaults|defaults-quick|defaults-full``: the defaults table (dd_explore.bench.defaults)."""
+    import time
+    from pathlib import Path
+
+    from dd_explore.bench.defaults import make_defaults_plan, run_defaults
+
+    given = [flag for flag, on in (("--only", args.only), ("--width", args.width), ("--no-whole", args.no_whole),
+                                   ("--root", args.root), ("--eval-models", args.eval_models),
+                                   ("--real-epochs", args.real_epochs), ("--scaleout-nproc", args.scaleout_nproc)) if on]
+    if args.seeds:
+        given.append("--seeds")
+    if given:
+        raise ValueError(f"{', '.join(given)} do not apply to the defaults plans; got them with --plan {plan_name}")
+    plan = make_defaults_plan(plan_name, datasets=[args.dataset] if args.dataset else None, methods=args.methods,
+                              ipcs=args.ipc, steps=args.steps, eval_epochs=args.eval_epochs)
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    out = Path(args.out)
+    if (out / "defaults.csv").exists() and not (args.resume or args.overwrite):
+        raise FileExistsError(f"{out / 'defaults.csv'} exists; pass --resume (keep finished cells) or --overwrite")
+    start = time.perf_counter()
+    rows = run_defaults(plan, out, threads=args.threads, device=args.device, resume=args.resume,
+                        progress=not args.no_progress, command=_command_line(args, plan_name))
+    warned = sum(r["guard"] == "warned" for r in rows)
+    print(f"defaults: {len(rows)} cells, {warned} below their initialization, "
+          f"{(time.perf_counter() - start) / 60:.1f} min; see {out / 'defaults.md'}")
     return 0
