@@ -53,6 +53,7 @@ class SpeedPlan:
     dashboard_batches: str = "importance"
     dashboard_options: dict = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
+    evaluation: tuple[int, int, int] = (10, 5, 20)  # (ipc, runs, epochs) of the timed plain-protocol evaluation
 
 
 def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None) -> SpeedPlan:
@@ -61,7 +62,8 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
     if name == "quick":
         plan = SpeedPlan("quick", {"dm": (10, 5, {"width": 32}), "kip": (10, 20, {})}, (1_000, 4_000), 64, 10_000, 784,
                          (10_000, 100_000), 64, 10, 10, "uniform", {"width": 32},
-                         notes=("quick: DM at ConvNet width 32, few steps; the dashboard run uses uniform batches",))
+                         notes=("quick: DM at ConvNet width 32, few steps; the dashboard run uses uniform batches",),
+                         evaluation=(10, 2, 2))
     elif name == "standard":
         # MTT with online target segments (so importance batches apply) and a small expert buffer: the
         # experts are set-up work, timed in the wall seconds, not in the seconds per step
@@ -257,6 +259,49 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
     return rows
 
 
+def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dict]:
+    """The plain protocol's evaluation of an IPC-``ipc`` set of random real images (``runs`` ConvNet-3 networks
+    x ``epochs``): trained one by one against batched (stacked parameters, one vmap-ed pass), side by side in
+    this process, and one network's FLOPs (training epochs and the test pass, counted with
+    torch.utils.flop_counter) against the machine's measured throughput."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dd_explore.bench.ablation import _select
+    from dd_explore.evaluate import evaluate
+
+    ipc, runs, epochs = plan.evaluation
+    idx = torch.as_tensor(_select(dataset, "random", ipc, 0).indices, dtype=torch.long)
+    images, labels = dataset.train.images[idx], dataset.train.labels[idx]
+    kw = dict(protocol="plain", device=device, seed=0, progress=False)
+    setting = f"plain protocol, ConvNet-3 width 128, IPC {ipc} ({len(idx)} images), {runs} networks x {epochs} epochs"
+
+    def flops(n_epochs: int) -> int:
+        with FlopCounterMode(display=False) as counter:
+            evaluate(images, labels, dataset.test, runs=1, epochs=n_epochs, batched=False, **kw)
+        return counter.get_total_flops()
+
+    one, two = flops(1), flops(2)
+    per_network = (one - (two - one)) + epochs * (two - one)  # the test pass once, then each epoch
+    throughput = conv_throughput(dataset, device)
+    evaluate(images, labels, dataset.test, runs=1, epochs=1, batched=False, **kw)  # first-call costs, untimed
+    timed = {}
+    for mode in (False, True):
+        t0 = time.perf_counter()
+        res = evaluate(images, labels, dataset.test, runs=runs, epochs=epochs, batched=mode, **kw)
+        timed[mode] = (time.perf_counter() - t0, res.mean)
+    seq, bat = timed[False][0], timed[True][0]
+    limit = runs * per_network / throughput
+    return [
+        _row("evaluation", "one by one", setting, seq, "s", note=f"mean accuracy {100 * timed[False][1]:.2f} %"),
+        _row("evaluation", "batched (vmap)", setting, bat, "s", note=f"mean accuracy {100 * timed[True][1]:.2f} %"),
+        _row("evaluation", "batched / one by one", setting, bat / seq, "ratio", note="same process, one after the other"),
+        _row("evaluation", "FLOPs", setting, per_network / 1e9, "GFLOP per network", note="training epochs + test pass"),
+        _row("evaluation", "limit", setting, limit, "s for all networks at the measured throughput",
+             note=f"throughput {throughput / 1e9:.1f} GFLOP/s (ConvNet-3 fwd+bwd, 32 images)"),
+        _row("evaluation", "one by one / limit", setting, seq / limit, "x the limit"),
+    ]
+
+
 def selection_speed(plan: SpeedPlan, device: torch.device) -> list[dict]:
     """select() time of every selection method against n, k-means vs scikit-learn, k-means scaling."""
     from dd_explore.bench import selection as benchmark
@@ -363,6 +408,7 @@ def speed_markdown(rows: Sequence[dict], plan: SpeedPlan, dataset_name: str, dev
     titles = {"distill": "Seconds per distillation step",
               "limit": "Against the machine's limit (FLOPs counted with torch.utils.flop_counter; conv throughput "
                        "measured on the same layer shapes)",
+              "evaluation": "Evaluation: networks one by one against batched, and against the limit",
               "select-vs-n": "Selection time against n (select(), IPC 10)",
               "kmeans-vs-sklearn": "kmeans_sensitivity vs scikit-learn KMeans (same data, one process)",
               "kmeans-scaling": "kmeans_sensitivity scaling (fresh subprocess per n)",
@@ -382,16 +428,16 @@ def speed_markdown(rows: Sequence[dict], plan: SpeedPlan, dataset_name: str, dev
 
 def run_speed(out: str | Path, plan: SpeedPlan | str = "standard", *, dataset=None, dataset_name: str = "mnist5k",
               root=None, device="auto", progress: bool = True, command: str | None = None,
-              sections: Sequence[str] = ("distill", "selection", "dashboard")) -> list[dict]:
+              sections: Sequence[str] = ("distill", "evaluation", "selection", "dashboard")) -> list[dict]:
     """Run the speed section and write ``out/speed.csv`` and ``out/speed.md``; returns the rows."""
     from dd_explore import data
     from dd_explore.device import resolve_device
 
     if isinstance(plan, str):
         plan = make_speed_plan(plan)
-    unknown = sorted(set(sections) - {"distill", "selection", "dashboard"})
+    unknown = sorted(set(sections) - {"distill", "evaluation", "selection", "dashboard"})
     if unknown:
-        raise ValueError(f"sections must be among distill, selection, dashboard; got {unknown}")
+        raise ValueError(f"sections must be among distill, evaluation, selection, dashboard; got {unknown}")
     dev = resolve_device(device)
     if dataset is None:
         dataset = data.load(dataset_name, root=root)
@@ -405,6 +451,9 @@ def run_speed(out: str | Path, plan: SpeedPlan | str = "standard", *, dataset=No
 
     if "distill" in sections:
         rows += distill_speed(dataset, plan, dev, progress)
+        flush()
+    if "evaluation" in sections:
+        rows += evaluation_speed(dataset, plan, dev)
         flush()
     if "selection" in sections:
         rows += selection_speed(plan, dev)

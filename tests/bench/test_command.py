@@ -51,10 +51,17 @@ def test_speed_section(tmp_path, digits):
            "syn_steps": 2, "online_steps": 2, "batch_real": 4}
     plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {}), "mtt": (1, 2, mtt),
                               "mtt:recompute": (1, 2, dict(mtt, meta_grad="recompute"))},
-                     (600,), 8, 600, 16, (2_000,), 8, 3, 1, "importance", {"width": 8})
+                     (600,), 8, 600, 16, (2_000,), 8, 3, 1, "importance", {"width": 8}, evaluation=(2, 2, 2))
     rows = run_speed(tmp_path, plan, dataset=digits, device="cpu", progress=False)
     sections = {r["section"] for r in rows}
-    assert sections == {"distill", "limit", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling", "dashboard"}
+    assert sections == {"distill", "limit", "evaluation", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling",
+                        "dashboard"}
+    ev = {(r["item"], r["unit"]): r for r in rows if r["section"] == "evaluation"}
+    # batched and one by one train the same networks: the same accuracy (to float rounding)
+    assert ev[("one by one", "s")]["note"] == ev[("batched (vmap)", "s")]["note"]
+    assert ev[("batched / one by one", "ratio")]["value"] == pytest.approx(
+        ev[("batched (vmap)", "s")]["value"] / ev[("one by one", "s")]["value"])
+    assert ev[("FLOPs", "GFLOP per network")]["value"] > 0 and ev[("one by one / limit", "x the limit")]["value"] > 0
     limit = {(r["item"], r["unit"]): r["value"] for r in rows if r["section"] == "limit"}
     assert limit[("machine", "GFLOP/s")] > 0
     for label in ("dm", "kip", "mtt", "mtt:recompute"):
@@ -70,7 +77,7 @@ def test_speed_section(tmp_path, digits):
     assert any(r["unit"] == "MiB peak RSS" and r["value"] > 0 for r in rows)
     dash = {r["item"]: r for r in rows if r["section"] == "dashboard"}
     assert dash["time in dashboard hooks"]["value"] > 0 and "LiveDashboard" in dash["run with dashboard"]["note"]
-    assert (tmp_path / "speed.md").read_text().count("## ") == 6
+    assert (tmp_path / "speed.md").read_text().count("## ") == 7
     assert len(read_csv(tmp_path / "speed.csv")) == len(rows)
 
 
