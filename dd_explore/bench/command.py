@@ -205,6 +205,18 @@ def _run_robust(args, plan_name: str) -> int:
     return 0
 
 
+def _kept(args, out, section: str) -> bool:
+    """A section's earlier ``<section>.csv`` in ``out``: kept with --resume (True), measured again with
+    --overwrite (False), else an error."""
+    path = out / f"{section}.csv"
+    if not path.exists() or args.overwrite:
+        return False
+    if args.resume:
+        print(f"{section}: kept the existing {path} (--resume); use --overwrite to measure again")
+        return True
+    raise FileExistsError(f"{path} exists; pass --overwrite (measure again) or --resume (keep it)")
+
+
 def _run_scale(args, plan_name: str) -> int:
     """``--only scale``: the scale section (dd_explore.bench.scale) into --out (scale.csv, scale.md)."""
     import time
@@ -230,11 +242,8 @@ def _run_scale(args, plan_name: str) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    if (out / "scale.csv").exists() and not args.overwrite:
-        if args.resume:
-            print(f"scale: kept the existing {out / 'scale.csv'} (--resume); use --overwrite to measure again")
-            return 0
-        raise FileExistsError(f"{out / 'scale.csv'} exists; pass --overwrite (measure again) or --resume (keep it)")
+    if _kept(args, out, "scale"):
+        return 0
     t0 = time.perf_counter()
     run_scale(out, plan, device=args.device, progress=not args.no_progress, command=command)
     print(f"scale: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scale.md'}")
@@ -256,11 +265,8 @@ def _run_scaleout(args, plan_name: str) -> int:
         print(plan.describe())
         return 0
     out = Path(args.out)
-    if (out / "scaleout.csv").exists() and not args.overwrite:
-        if args.resume:
-            print(f"scaleout: kept the existing {out / 'scaleout.csv'} (--resume); use --overwrite to measure again")
-            return 0
-        raise FileExistsError(f"{out / 'scaleout.csv'} exists; pass --overwrite (measure again) or --resume (keep it)")
+    if _kept(args, out, "scaleout"):
+        return 0
     t0 = time.perf_counter()
     run_scaleout(out, plan, command=_command_line(args, plan_name))
     print(f"scaleout: {(time.perf_counter() - t0) / 60:.1f} min; see {out / 'scaleout.md'}")
