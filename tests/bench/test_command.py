@@ -121,3 +121,12 @@ def test_scaleout_dry_run_prints_the_plan(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "scaleout: digits; DM ipc 2, 3 steps" in out and "3 processes x 1 thread(s)" in out
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("section", ["scale", "scaleout"])
+def test_an_earlier_section_csv_is_kept_or_refused(tmp_path, capsys, section):
+    (tmp_path / f"{section}.csv").write_text("earlier\n")
+    argv = ["bench", "--out", str(tmp_path), "--only", section, "--quick"]
+    assert main(argv) == 2 and "pass --overwrite (measure again) or --resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0 and "kept the existing" in capsys.readouterr().out
+    assert (tmp_path / f"{section}.csv").read_text() == "earlier\n"
