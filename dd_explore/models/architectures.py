@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dd_explore.models import MODELS
+from dd_explore.models.norm import instance_norm
 
 NORMS = ("instance", "batch", "none")
 
@@ -59,7 +60,7 @@ def _no_depth(name: str, depth) -> None:
 
 def _norm2d(norm: str, ch: int) -> nn.Module:
     if norm == "instance":
-        return nn.GroupNorm(ch, ch, affine=True)  # instance norm with affine, as the reference
+        return instance_norm(ch)  # GroupNorm(ch, ch, affine=True): instance norm with affine, as the reference
     if norm == "batch":
         return nn.BatchNorm2d(ch)
     return nn.Identity()
