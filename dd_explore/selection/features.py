@@ -166,11 +166,24 @@ def pca_batched(X, k: int, device: torch.device, batch_size: int = 4096, progres
     return out
 
 
+def _batch_at(X, start: int, stop: int, device: torch.device) -> torch.Tensor:
+    """Float images X[start:stop] on ``device`` (X a tensor or a Split)."""
+    if is_split(X):
+        return X.batch(slice(start, stop), device)
+    return _checks.as_float("X", X[start:stop]).to(device)
+
+
 def convnet_embeddings(images, seed: int, device: torch.device, batch_size: int = 256,
-                       options: dict | None = None, progress: bool = False) -> torch.Tensor:
+                       options: dict | None = None, progress: bool = False, across_ranks: bool = False) -> torch.Tensor:
     """Embeddings (n, embedding_dim) of a seeded, randomly initialized ConvNet, computed in batches
-    (``images``: a tensor (n, C, H, W) / (n, H, W) or a Split)."""
-    from dd_explore import models
+    (``images``: a tensor (n, C, H, W) / (n, H, W) or a Split).
+
+    ``across_ranks`` (every rank of a torch.distributed run calls this together): each rank embeds its block
+    of the same batches one process would, and the rows are summed over ranks (each row is nonzero on one
+    rank only), so every rank gets exactly the one-process result for 1/world of the work."""
+    from tqdm.auto import tqdm
+
+    from dd_explore import distributed, models
 
     if not is_split(images) and images.ndim == 3:
         images = images[:, None]
@@ -180,18 +193,32 @@ def convnet_embeddings(images, seed: int, device: torch.device, batch_size: int 
     with seeded(seed):
         net = models.create("convnet", channels=c, num_classes=2, image_size=(h, w), **kw)
     net = net.to(device).eval()
+    n = int(images.shape[0])
+    ctx = distributed.context()
+    if across_ranks and ctx.active:
+        starts = list(range(0, n, batch_size))
+        mine = [starts[i] for i in distributed.owned(len(starts))]
+        with torch.no_grad():
+            dim = int(net.embed(_batch_at(images, 0, 1, device).to(torch.float32)).shape[1])
+            out = torch.zeros((n, dim), dtype=torch.float32, device=device)
+            for start in tqdm(mine, desc="convnet features", unit="batch", leave=False,
+                              disable=not (progress and ctx.main)):
+                xb = _batch_at(images, start, min(n, start + batch_size), device)
+                out[start : start + xb.shape[0]] = net.embed(xb.to(torch.float32)).float()
+        return distributed.all_reduce_sum(out)
     out = None
     with torch.no_grad():
         for start, xb in _batches(images, batch_size, device, progress, "convnet features"):
             e = net.embed(xb.to(torch.float32)).float()
             if out is None:
-                out = torch.empty((int(images.shape[0]), e.shape[1]), dtype=torch.float32, device=device)
+                out = torch.empty((n, e.shape[1]), dtype=torch.float32, device=device)
             out[start : start + e.shape[0]] = e
     return out
 
 
 def extract_features(X, features: str = "pixels", *, random_state: int | None = 0, device=None,
-                     batch_size: int = 256, options: dict | None = None, progress: bool = False) -> torch.Tensor:
+                     batch_size: int = 256, options: dict | None = None, progress: bool = False,
+                     across_ranks: bool = False) -> torch.Tensor:
     """Features (n, d') float32 on ``device`` (default: X's device) for the selection.
 
     ``X``: an array/tensor, or a data set's Split (features then come from its stored pixels one batch at
@@ -199,7 +226,8 @@ def extract_features(X, features: str = "pixels", *, random_state: int | None = 
     depth, norm, pooling). ``progress`` shows a tqdm bar per pass over the data. Memory: the result plus
     a batch (and the d x d covariance for PCA of wide data); never a float copy of a compact set except
     for ``"pixels"``, whose result is that copy. Raises ValueError for a bad ``features`` string or
-    NaN/inf in the result.
+    NaN/inf in the result. ``across_ranks``: every rank of a torch.distributed run calls this together and
+    ConvNet embeddings are split across them (:func:`convnet_embeddings`); the result is the same.
     """
     t = X if is_split(X) else _checks.as_tensor("X", X)
     if t.ndim < 2:
@@ -213,7 +241,8 @@ def extract_features(X, features: str = "pixels", *, random_state: int | None = 
     big_batch = max(batch_size, 4096)
     if spec.base == "convnet":
         seed = 0 if random_state is None else int(random_state)
-        F = convnet_embeddings(t if is_split(t) else _checks.as_float("X", t), seed, dev, batch_size, options, progress)
+        F = convnet_embeddings(t if is_split(t) else _checks.as_float("X", t), seed, dev, batch_size, options, progress,
+                               across_ranks=across_ranks)
     elif spec.pca is not None and (is_split(t) or n * d > PCA_BATCHED_VALUES) and d <= n:
         F = pca_batched(t, spec.pca, dev, big_batch, progress)  # never the (n, d) pixel matrix
         spec = FeatureSpec(spec.base, None)

@@ -119,7 +119,7 @@ def select(
     seeds = spawn_seeds(random_state, 2 + len(classes))
     batch_size = int(opts.pop("batch_size", 256))
     F = extract_features(Xt, features, random_state=seeds[0], device=dev, batch_size=batch_size, options=opts,
-                         progress=progress)
+                         progress=progress, across_ranks=True)  # every rank runs select(): the embedding is split
     y_dev = torch.as_tensor(labels, device=dev)
     positions = torch.as_tensor(np.searchsorted(classes, labels), device=dev)
     context = inst.prepare(F, positions, seeds[1])

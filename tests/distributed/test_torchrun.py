@@ -86,6 +86,19 @@ def test_selection_and_evaluation_split_equal_one_process(tmp_path):
     np.testing.assert_allclose(mb["accuracies"], ma["accuracies"], atol=1e-9)  # runs split, seeds per run
 
 
+def test_convnet_features_split_across_ranks_equal_one_process(tmp_path):
+    """Random-ConvNet features are embedded by blocks of batches on each rank and summed: the selection
+    (probabilities and scores included) is bit-identical to one process."""
+    common = ["--dataset", "digits", "--ipc", "3", "--method", "sensitivity-kmeans", "--features", "convnet",
+              "--seed", "2", "--device", "cpu", "--no-progress"]
+    subprocess.run([sys.executable, "-m", "dd_explore", "select", *common, "--out", str(tmp_path / "one")], env=ENV,
+                   check=True, capture_output=True)
+    torchrun(["select", *common, "--out", str(tmp_path / "two")])
+    a, b = np.load(tmp_path / "one" / "selection.npz"), np.load(tmp_path / "two" / "selection.npz")
+    for key in ("indices", "probabilities", "scores", "weights"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_two_process_checkpoint_resumes_in_one(digits, tmp_path):
     method, batches, options = CASES["dm-importance"]
     kw = dict(ipc=2, init="random", batches=batches, seed=0, device="cpu", **options)
