@@ -81,17 +81,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if nproc > 1 and "WORLD_SIZE" not in os.environ:
             return _relaunch(nproc, list(sys.argv[1:] if argv is None else argv))
+    joined = False
     if args.command in DISTRIBUTED:
         from dd_explore import distributed
 
         # under torchrun / srun: join the group (NCCL for CUDA devices, gloo otherwise); one report, rank 0's
-        if not distributed.setup(getattr(args, "device", None) or "auto").main:
+        ctx = distributed.setup(getattr(args, "device", None) or "auto")
+        joined = ctx.active
+        if not ctx.main:
             sys.stdout = open(os.devnull, "w")
+    clean = False
     try:
-        return int(args._module.run(args) or 0)
+        code = int(args._module.run(args) or 0)
+        clean = True
+        return code
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"dd-explore {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if joined:
+            distributed.finish(clean)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ with the same state as a single process would (see docs/distill.md, "Scale out")
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -109,6 +110,9 @@ def setup(device: str | torch.device = "auto") -> Context:
     backend = "nccl" if cuda else "gloo"
     timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "120")))
     dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout)
+    # a process that exits with the group alive can abort in the backend's threads ("terminate called
+    # without an active exception"): leave the group before the interpreter shuts down
+    atexit.register(teardown)
     _CONTEXT = Context(rank=rank, world=world, local_rank=local_rank, backend=backend)
     logger.info("rank %d of %d (%s)", rank, world, backend)
     return _CONTEXT
@@ -122,10 +126,22 @@ def context() -> Context:
 
 
 def teardown() -> None:
+    """Leave the process group (idempotent; also run at exit)."""
     global _CONTEXT
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     _CONTEXT = Context()
+
+
+def finish(clean: bool) -> None:
+    """End a command's part in the group: after a clean run wait for every rank (so no rank leaves while
+    another still talks to it), then leave; after a failure leave at once (the others time out)."""
+    if clean and _CONTEXT.active:
+        try:
+            barrier()
+        except Exception as exc:  # a rank died after its work: nothing left to agree on
+            logger.warning("ranks did not meet at the end: %s", exc)
+    teardown()
 
 
 def rank_device(device: str | torch.device) -> str | torch.device:
