@@ -116,8 +116,7 @@ def make_defaults_plan(name: str = "defaults", *, datasets: Sequence[str] | None
                         eval_runs=plan.get("eval_runs"), eval_epochs=eval_epochs or plan.get("eval_epochs"))
 
 
-def cell_command(plan: DefaultsPlan, cell: dict, run_dir: Path, threads: int | None = None,
-                 device: str = "auto") -> list[str]:
+def cell_command(plan: DefaultsPlan, cell: dict, run_dir: Path, device: str = "auto") -> list[str]:
     """The ``dd-explore distill`` arguments of one cell (after ``python -m dd_explore``)."""
     args = ["distill", "--dataset", cell["dataset"], "--method", cell["method"], "--ipc", str(cell["ipc"]),
             "--init", plan.init, "--batches", cell["batches"], "--seed", str(plan.seed), "--out", str(run_dir),
@@ -174,7 +173,7 @@ def run_defaults(plan: DefaultsPlan, out: str | Path, *, threads: int | None = N
     rows = []
     for cell in tqdm(plan.cells(), desc="defaults", disable=not progress):
         run_dir = out / f"{cell['dataset']}-ipc{cell['ipc']}-{cell['method']}-{cell['batches']}"
-        args = cell_command(plan, cell, run_dir, threads, device)
+        args = cell_command(plan, cell, run_dir, device)
         shown = ("OMP_NUM_THREADS=" + env["OMP_NUM_THREADS"] + " " if threads is not None else "") + \
             "dd-explore " + " ".join(args)
         metrics = _finished(run_dir) if resume else None
