@@ -57,10 +57,13 @@ def test_speed_section(tmp_path, digits):
     assert sections == {"distill", "limit", "evaluation", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling",
                         "dashboard"}
     ev = {(r["item"], r["unit"]): r for r in rows if r["section"] == "evaluation"}
-    assert all("mean accuracy" in ev[(k, "s")]["note"] for k in ("one by one", "batched (vmap)"))
-    assert ev[("batched / one by one", "ratio")]["value"] == pytest.approx(
-        ev[("batched (vmap)", "s")]["value"] / ev[("one by one", "s")]["value"])
-    assert ev[("FLOPs", "GFLOP per network")]["value"] > 0 and ev[("one by one / limit", "x the limit")]["value"] > 0
+    modes = ("one by one, plain layout", "one by one, layout auto", "batched (vmap)")
+    assert all("mean accuracy" in ev[(k, "s")]["note"] for k in modes)
+    assert ev[("batched / plain", "ratio")]["value"] == pytest.approx(
+        ev[("batched (vmap)", "s")]["value"] / ev[("one by one, plain layout", "s")]["value"])
+    assert ev[("layout auto / plain", "ratio")]["value"] == pytest.approx(
+        ev[("one by one, layout auto", "s")]["value"] / ev[("one by one, plain layout", "s")]["value"])
+    assert ev[("FLOPs", "GFLOP per network")]["value"] > 0 and ev[("layout auto / limit", "x the limit")]["value"] > 0
     limit = {(r["item"], r["unit"]): r["value"] for r in rows if r["section"] == "limit"}
     assert limit[("machine", "GFLOP/s")] > 0
     for label in ("dm", "kip", "mtt", "mtt:recompute"):
