@@ -25,3 +25,22 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device; use device='auto' or 'cpu'")
     return dev
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(value, name: str = "precision") -> str:
+    """``value`` if it is one of :data:`PRECISIONS`, else a ValueError naming ``name``."""
+    if value not in PRECISIONS:
+        raise ValueError(f"{name} must be one of {list(PRECISIONS)}; got {value!r}")
+    return value
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a network's forward pass runs in: "fp32" runs as is; "bf16" is ``torch.autocast`` to
+    bfloat16 on ``device`` (convolutions and matmuls in bf16, normalizations and losses in fp32; the
+    parameters and the learned images stay fp32). Fast on GPUs from Ampere on and on CPUs with AVX512-BF16
+    or AMX; its effect on accuracy is measured in BENCHMARKS.md."""
+    check_precision(precision)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

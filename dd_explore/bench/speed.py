@@ -69,7 +69,8 @@ def make_speed_plan(name: str = "standard", methods: Sequence[str] | None = None
         # experts are set-up work, timed in the wall seconds, not in the seconds per step
         mtt = {"segment": "online", "num_experts": 1, "max_start_epoch": 2}
         plan = SpeedPlan("standard", {"dm": (10, 30, {}), "kip": (10, 60, {}), "dc": (1, 4, {}), "dsa": (1, 4, {}),
-                                      "mtt": (10, 5, mtt), "mtt:recompute": (10, 5, dict(mtt, meta_grad="recompute"))},
+                                      "mtt": (10, 5, mtt), "mtt:recompute": (10, 5, dict(mtt, meta_grad="recompute")),
+                                      "dm:bf16": (10, 30, {"precision": "bf16"})},
                          (1_000, 10_000, 50_000), 64, 60_000, 784, (10_000, 100_000, 1_000_000), 64, 40, 10)
     elif name == "complete":
         plan = SpeedPlan("complete", {"dm": (10, 100, {}), "kip": (10, 200, {}), "dc": (10, 5, {}), "dsa": (10, 5, {}),
@@ -262,8 +263,8 @@ def distill_speed(dataset, plan: SpeedPlan, device: torch.device, progress: bool
 def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dict]:
     """The plain protocol's evaluation of an IPC-``ipc`` set of random real images (``runs`` ConvNet-3 networks
     x ``epochs``): trained one by one in the plain layout (one NCHW pass per batch), in the default layout
-    (``layout="auto"``: channels_last in chunks on CPUs) and batched (stacked parameters, one vmap-ed pass),
-    side by side in this process, and one network's FLOPs (training epochs and the test pass, counted with
+    (``layout="auto"``: channels_last in chunks on CPUs), batched (stacked parameters, one vmap-ed pass) and
+    in the default layout under bf16 autocast (``precision="bf16"``), side by side in this process, and one network's FLOPs (training epochs and the test pass, counted with
     torch.utils.flop_counter) against the machine's measured throughput."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -287,12 +288,12 @@ def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dic
     evaluate(images, labels, dataset.test, runs=1, epochs=1, batched=False, **kw)  # first-call costs, untimed
     timed = {}
     modes = {"plain": dict(batched=False, layout="plain"), "fast": dict(batched=False, layout="auto"),
-             "batched": dict(batched=True)}
+             "batched": dict(batched=True), "bf16": dict(batched=False, layout="auto", precision="bf16")}
     for mode, extra in modes.items():
         t0 = time.perf_counter()
         res = evaluate(images, labels, dataset.test, runs=runs, epochs=epochs, **extra, **kw)
         timed[mode] = (time.perf_counter() - t0, res.mean)
-    seq, fast, bat = timed["plain"][0], timed["fast"][0], timed["batched"][0]
+    seq, fast, bat, bf16 = timed["plain"][0], timed["fast"][0], timed["batched"][0], timed["bf16"][0]
     limit = runs * per_network / throughput
     acc = {m: f"mean accuracy {100 * timed[m][1]:.2f} %" for m in timed}
     return [
@@ -300,8 +301,10 @@ def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dic
         _row("evaluation", "one by one, layout auto", setting, fast, "s",
              note=acc["fast"] + ("; channels_last, chunks of 25 images" if device.type == "cpu" else "; as plain off CPUs")),
         _row("evaluation", "batched (vmap)", setting, bat, "s", note=acc["batched"]),
+        _row("evaluation", "layout auto, bf16", setting, bf16, "s", note=acc["bf16"] + "; precision='bf16' (autocast)"),
         _row("evaluation", "layout auto / plain", setting, fast / seq, "ratio", note="same process, one after the other"),
         _row("evaluation", "batched / plain", setting, bat / seq, "ratio", note="same process, one after the other"),
+        _row("evaluation", "bf16 / plain", setting, bf16 / seq, "ratio", note="same process, one after the other"),
         _row("evaluation", "FLOPs", setting, per_network / 1e9, "GFLOP per network", note="training epochs + test pass"),
         _row("evaluation", "limit", setting, limit, "s for all networks at the measured throughput",
              note=f"throughput {throughput / 1e9:.1f} GFLOP/s (ConvNet-3 fwd+bwd, 32 images)"),

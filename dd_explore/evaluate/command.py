@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--random-seed", type=int, default=0, help="with --scores: seed of the random subset of the same size")
     p.add_argument("--w", type=float, default=0.5, help="with --scores: LRS weight of IOR against HLR (default 0.5)")
     p.add_argument("--gamma", type=float, default=0.5, help="with --scores: ARS weight of the augmented arm (default 0.5)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="fp32 (default), or bf16: every forward pass under bfloat16 autocast (faster on GPUs and on CPUs "
+                        "with AVX512-BF16; recorded in the protocol; accuracy effect in BENCHMARKS.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
@@ -108,6 +111,8 @@ def _check_args(args) -> None:
     if args.scores and args.no_augment:
         raise ValueError("--scores measures the protocol with and without its augmentation; drop --no-augment "
                          "(or use --protocol plain, whose robust scores take DSA for the augmented arm)")
+    if args.scores and args.precision != "fp32":
+        raise ValueError(f"--scores runs its arms in fp32; got --precision {args.precision} (drop one of them)")
     if args.temperature is not None and args.teacher_epochs is None:
         raise ValueError("--temperature applies to soft-label evaluation; pass --teacher-epochs N too")
     for flag, value in (("--w", args.w), ("--gamma", args.gamma)):
@@ -172,7 +177,8 @@ def run(args) -> int:
     width = {"width": args.width} if args.width else None
     common = dict(runs=args.runs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                   augment="none" if args.no_augment else None, device=args.device, seed=args.seed,
-                  protocol=args.protocol, zca=zca, teacher=teacher, temperature=args.temperature)
+                  protocol=args.protocol, zca=zca, teacher=teacher, temperature=args.temperature,
+                  precision=args.precision)
     if args.models:
         result = evaluate(images, labels, target, models=names,
                           model_kwargs={n: dict(width) for n in names} if width else None, **common)

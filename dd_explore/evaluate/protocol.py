@@ -19,7 +19,7 @@ import torch
 from dd_explore._random import seeded
 from dd_explore.data.dataset import Dataset, Split
 from dd_explore import distributed
-from dd_explore.device import resolve_device
+from dd_explore.device import autocast, check_precision, resolve_device
 from dd_explore.train import can_batch, fast_layout, sgd_epochs, sgd_epochs_batched
 
 
@@ -33,7 +33,8 @@ class Protocol:
     optimizer); ``augment``/``augment_params``: the augmentation of every training batch; ``labels``:
     "hard" (class ids, cross-entropy), "soft" (probabilities, soft cross-entropy) or "teacher-kl"
     (temperature-scaled KL to ``teacher``); ``zca``: the whitening the images and the test split were
-    evaluated in (None: none); ``seed``: the evaluation seed the networks are spawned from.
+    evaluated in (None: none); ``seed``: the evaluation seed the networks are spawned from; ``precision``:
+    "fp32", or "bf16" (forward passes under bfloat16 autocast, :func:`dd_explore.device.autocast`).
     """
 
     model: str = "convnet"
@@ -57,6 +58,7 @@ class Protocol:
     teacher: dict | None = None
     zca: dict | None = None
     reference: str = ""
+    precision: str = "fp32"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,14 +129,17 @@ def _check_inputs(images, labels, test) -> tuple[torch.Tensor, torch.Tensor, tor
 
 
 @torch.no_grad()
-def accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 1024) -> float:
-    """Fraction of ``images`` that ``net`` classifies as ``labels`` (evaluated in batches on ``device``)."""
+def accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 1024,
+             precision: str = "fp32") -> float:
+    """Fraction of ``images`` that ``net`` classifies as ``labels`` (evaluated in batches on ``device``, in
+    ``precision``)."""
     net.eval()
     correct = 0
     for i in range(0, images.shape[0], batch_size):
         x = images[i : i + batch_size].to(device)
         y = labels[i : i + batch_size].to(device)
-        correct += int((net(x).argmax(1) == y).sum())
+        with autocast(device, precision):
+            correct += int((net(x).argmax(1) == y).sum())
     return correct / max(1, images.shape[0])
 
 
@@ -155,16 +160,27 @@ def train_network(
     momentum_reset: bool = False,
     loss: Callable | None = None,
     layout: str = "plain",
+    precision: str = "fp32",
 ) -> torch.nn.Module:
     """Train ``net`` with SGD on (images, labels); hard or soft labels (or ``loss(logits, y, x)``).
 
     ``lr_drop_epoch``: the first epoch at 0.1x ``lr`` ("half": ``epochs // 2``, the plain protocol; None:
     constant); ``momentum_reset``: clear the momentum buffers there (the reference's new optimizer);
     ``layout``: "plain" (one pass per batch) or "fast" (:func:`dd_explore.train.fast_layout`: on CPUs,
-    channels_last in chunks for networks that normalize per image; same values up to float rounding)."""
+    channels_last in chunks for networks that normalize per image; same values up to float rounding);
+    ``precision``: "fp32" or "bf16" (forward passes under bfloat16 autocast, the loss in fp32)."""
     if layout not in ("plain", "fast"):
         raise ValueError(f"layout must be 'plain' or 'fast'; got {layout!r}")
+    check_precision(precision)
     forward, chunk = fast_layout(net, device) if layout == "fast" else (None, None)
+    if precision != "fp32":
+        inner = forward if forward is not None else net
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            with autocast(device, precision):
+                out = inner(x)
+            return out.float()
+
     if loss is not None:  # a custom loss trains on the whole batch (still in the fast memory layout)
         chunk = None
     if lr_drop_epoch == "half":
@@ -224,7 +240,7 @@ _FIELDS = ("runs", "epochs", "lr", "momentum", "weight_decay", "batch_size")
 
 def make_protocol(protocol="plain", *, channels: int, model: str | None = None, model_kwargs: dict | None = None,
                   runs=None, epochs=None, lr=None, momentum=None, weight_decay=None, batch_size=None, augment=None,
-                  seed: int = 0, labels: str = "hard", temperature=None, teacher=None, zca=None):
+                  seed: int = 0, labels: str = "hard", temperature=None, teacher=None, zca=None, precision=None):
     """(resolved :class:`Protocol`, augmentation callable or None) of a preset name or a Protocol with the
     given overrides (None: the preset's value). ``augment``: None (the preset's), "none" (no augmentation)
     or a callable ``augment(x, generator)``. Validates every field (ValueError naming it)."""
@@ -238,6 +254,7 @@ def make_protocol(protocol="plain", *, channels: int, model: str | None = None, 
         aug_obj = _augment_from(base) if augment is None else None
         name, reference = base.name, base.reference
         kwargs = dict(base.model_kwargs) if model_kwargs is None else dict(model_kwargs)
+        precision = base.precision if precision is None else precision
     elif isinstance(protocol, str):
         fields = presets.preset_fields(protocol, channels=channels, model=model)
         aug_obj = presets.build_augment(fields.pop("augment")) if augment is None else None
@@ -257,6 +274,7 @@ def make_protocol(protocol="plain", *, channels: int, model: str | None = None, 
         if not callable(augment):
             raise ValueError(f"augment must be None (the protocol's), 'none' or a callable augment(x, generator); got {augment!r}")
         aug_obj = augment
+    precision = check_precision("fp32" if precision is None else precision)
     _positive("runs", fields["runs"])
     _positive("epochs", fields["epochs"])
     _positive("batch_size", fields["batch_size"])
@@ -273,7 +291,7 @@ def make_protocol(protocol="plain", *, channels: int, model: str | None = None, 
         lr_schedule=presets.describe_schedule(fields["schedule"], fields["epochs"], drop, fields["momentum_reset"]),
         augment=aug_name, seed=int(seed), name=name, schedule=fields["schedule"], lr_drop_epoch=drop, momentum_reset=bool(fields["momentum_reset"]),
         augment_params=aug_params, labels=labels, temperature=None if temperature is None else float(temperature),
-        teacher=teacher, zca=zca, reference=reference)
+        teacher=teacher, zca=zca, reference=reference, precision=precision)
     return proto, aug_obj
 
 
@@ -350,6 +368,7 @@ def evaluate(
     temperature: float | None = None,
     batched: bool | str = "auto",
     layout: str = "auto",
+    precision: str | None = None,
 ) -> "EvalResult | CrossArchResult":
     """Train ``runs`` fresh networks on (images, labels) with the protocol; test accuracy on ``test``.
 
@@ -383,6 +402,9 @@ def evaluate(
     ``layout``: "auto" (default) trains each network one by one in the fastest layout for the device
     (:func:`dd_explore.train.fast_layout`: on CPUs, channels_last in chunks of 25 images for networks without
     batch norm, about 0.75x the time; the same values up to float rounding); "plain": one NCHW pass per batch.
+    ``precision``: None (the protocol's: "fp32", or a recorded Protocol's), "fp32" or "bf16" (every forward
+    pass, training and test, under bfloat16 autocast; recorded in the protocol, since it changes the
+    numbers; its speed and accuracy on this CPU are in BENCHMARKS.md).
     """
     from tqdm.auto import tqdm
 
@@ -442,7 +464,7 @@ def evaluate(
                                    epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                    batch_size=batch_size, augment=augment, seed=seed, labels=label_mode,
                                    temperature=temperature if teacher is not None else None, teacher=teacher_record,
-                                   zca=zca_record)
+                                   zca=zca_record, precision=precision)
         plans.append((proto, aug))
     n_runs = {p.runs for p, _ in plans}
     if len(n_runs) != 1:  # a Protocol argument with its own runs and several models: keep them paired
@@ -466,6 +488,7 @@ def evaluate(
                                          image_size=tuple(images.shape[2:]), **proto.model_kwargs).to(dev)
             gens[r] = torch.Generator().manual_seed(order_seed)
         together = (dev.type == "cuda" if batched == "auto" else batched) and can_batch(list(nets.values()))
+        together = together and proto.precision == "fp32"  # bf16 trains one by one
         if together:  # the runs' networks in one vmap-ed pass per step (equal to one by one, to float rounding)
             drop = proto.lr_drop_epoch
             drop = (proto.epochs // 2 if proto.epochs > 1 else None) if drop == "half" else drop
@@ -479,8 +502,8 @@ def evaluate(
                               weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gens[r],
                               augment=aug, device=dev, lr_drop_epoch=proto.lr_drop_epoch,
                               momentum_reset=proto.momentum_reset, loss=loss,
-                              layout="fast" if layout == "auto" else "plain")
-            mine_acc[r] = accuracy(nets[r], test_x, test_y, dev)
+                              layout="fast" if layout == "auto" else "plain", precision=proto.precision)
+            mine_acc[r] = accuracy(nets[r], test_x, test_y, dev, precision=proto.precision)
             bar.set_postfix(acc=f"{100 * np.mean(list(mine_acc.values())):.1f}%")
         if distributed.context().active:
             mine_acc = distributed.merge_owned(distributed.gather_objects(mine_acc))

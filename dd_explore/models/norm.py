@@ -106,6 +106,8 @@ class GroupNorm(nn.GroupNorm):
     inputs through :func:`instance_norm_channels_last`: same parameters, state_dict and values."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.bfloat16 and torch.is_autocast_enabled("cpu"):
+            x = x.float()  # autocast runs group norm in fp32: the same, through the fast path below
         if self.affine and self.num_groups == self.num_channels and _fast_path(x):
             return instance_norm_channels_last(x, self.weight, self.bias, self.eps)
         return super().forward(x)

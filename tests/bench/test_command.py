@@ -50,23 +50,26 @@ def test_speed_section(tmp_path, digits):
     mtt = {"width": 8, "depth": 2, "lr_img": 100.0, "segment": "online", "num_experts": 1, "max_start_epoch": 1,
            "syn_steps": 2, "online_steps": 2, "batch_real": 4}
     plan = SpeedPlan("test", {"dm": (1, 3, {"width": 8, "dsa": False}), "kip": (1, 3, {}), "mtt": (1, 2, mtt),
-                              "mtt:recompute": (1, 2, dict(mtt, meta_grad="recompute"))},
+                              "mtt:recompute": (1, 2, dict(mtt, meta_grad="recompute")),
+                              "dm:bf16": (1, 3, {"width": 8, "dsa": False, "precision": "bf16"})},
                      (600,), 8, 600, 16, (2_000,), 8, 3, 1, "importance", {"width": 8}, evaluation=(2, 2, 2))
     rows = run_speed(tmp_path, plan, dataset=digits, device="cpu", progress=False)
     sections = {r["section"] for r in rows}
     assert sections == {"distill", "limit", "evaluation", "select-vs-n", "kmeans-vs-sklearn", "kmeans-scaling",
                         "dashboard"}
     ev = {(r["item"], r["unit"]): r for r in rows if r["section"] == "evaluation"}
-    modes = ("one by one, plain layout", "one by one, layout auto", "batched (vmap)")
+    modes = ("one by one, plain layout", "one by one, layout auto", "batched (vmap)", "layout auto, bf16")
     assert all("mean accuracy" in ev[(k, "s")]["note"] for k in modes)
     assert ev[("batched / plain", "ratio")]["value"] == pytest.approx(
         ev[("batched (vmap)", "s")]["value"] / ev[("one by one, plain layout", "s")]["value"])
     assert ev[("layout auto / plain", "ratio")]["value"] == pytest.approx(
         ev[("one by one, layout auto", "s")]["value"] / ev[("one by one, plain layout", "s")]["value"])
+    assert ev[("bf16 / plain", "ratio")]["value"] == pytest.approx(
+        ev[("layout auto, bf16", "s")]["value"] / ev[("one by one, plain layout", "s")]["value"])
     assert ev[("FLOPs", "GFLOP per network")]["value"] > 0 and ev[("layout auto / limit", "x the limit")]["value"] > 0
     limit = {(r["item"], r["unit"]): r["value"] for r in rows if r["section"] == "limit"}
     assert limit[("machine", "GFLOP/s")] > 0
-    for label in ("dm", "kip", "mtt", "mtt:recompute"):
+    for label in ("dm", "kip", "mtt", "mtt:recompute", "dm:bf16"):
         assert limit[(label, "GFLOP per step")] > 0 and limit[(label, "x the limit (s/step / (FLOPs / throughput))")] > 0
     from dd_explore.selection import list_methods
 
@@ -74,8 +77,8 @@ def test_speed_section(tmp_path, digits):
     ratio = [r for r in rows if r["item"] == "ratio ours/sklearn"][0]["value"]
     assert ratio > 0
     probe = [r for r in rows if r["section"] == "distill" and r["unit"] == "probe share of step time"]
-    assert len(probe) == 4 and all(0 <= r["value"] <= 1 for r in probe)
-    assert {r["item"] for r in rows if r["section"] == "distill"} == {"dm", "kip", "mtt", "mtt:recompute"}
+    assert len(probe) == 5 and all(0 <= r["value"] <= 1 for r in probe)
+    assert {r["item"] for r in rows if r["section"] == "distill"} == {"dm", "kip", "mtt", "mtt:recompute", "dm:bf16"}
     assert any(r["unit"] == "MiB peak RSS" and r["value"] > 0 for r in rows)
     dash = {r["item"]: r for r in rows if r["section"] == "dashboard"}
     assert dash["time in dashboard hooks"]["value"] > 0 and "LiveDashboard" in dash["run with dashboard"]["note"]

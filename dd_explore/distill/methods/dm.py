@@ -26,17 +26,22 @@ from dd_explore.distill.methods.base import (
     embed,
     make_network,
 )
-from dd_explore.options import default
+from dd_explore.device import PRECISIONS, autocast
+from dd_explore.options import Choice, default, option
 
 
 @dataclass(frozen=True)
 class DMOptions(ImageOptions):
     """DM's defaults: ``lr_img`` 1.0 and ``momentum`` 0.5 (the reference's), ``batch_real`` 64 (the
-    reference code's 256 costs 4x on CPUs for little gain at IPC <= 10), DSA on (the reference's)."""
+    reference code's 256 costs 4x on CPUs for little gain at IPC <= 10), DSA on (the reference's).
+    ``precision`` "bf16" runs the embedding network's forward passes under bfloat16 autocast (the images, the
+    class means and the loss stay fp32); BENCHMARKS.md has its speed and its effect on accuracy."""
 
     lr_img: float = default(ImageOptions, "lr_img", 1.0)
     batch_real: int = default(ImageOptions, "batch_real", 64)
     dsa: bool = default(ImageOptions, "dsa", True)
+    precision: str = option("fp32", "arithmetic of the embedding network: fp32, or bf16 autocast (faster on GPUs "
+                            "and AVX512-BF16 CPUs)", Choice(PRECISIONS))
 
 
 @METHODS.register("dm")
@@ -66,10 +71,12 @@ class DM(ImageMethod):
             x_real = self.dsa.apply(x_real, params, real.labels_cpu())
             x_syn = self.dsa.apply(x_syn, params, syn_groups)
         with torch.no_grad():
-            emb_real = embed(net, x_real, self.channels_last, self.chunk)
-            mean_real = class_means(emb_real, real.labels, num_classes, real.weights)
-        emb_syn = embed(net, x_syn, self.channels_last, self.chunk)
-        mean_syn = class_means(emb_syn, syn_labels, num_classes, None)
+            with autocast(ctx.device, o.precision):
+                emb_real = embed(net, x_real, self.channels_last, self.chunk)
+            mean_real = class_means(emb_real.float(), real.labels, num_classes, real.weights)
+        with autocast(ctx.device, o.precision):
+            emb_syn = embed(net, x_syn, self.channels_last, self.chunk)
+        mean_syn = class_means(emb_syn.float(), syn_labels, num_classes, None)
         per_class = ((mean_real - mean_syn) ** 2).sum(1)
         if split:  # other ranks' classes are theirs: 0 here, their value after the sum
             mask = torch.zeros(num_classes, dtype=per_class.dtype, device=per_class.device)
