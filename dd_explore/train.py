@@ -104,7 +104,7 @@ def sgd_epochs(
     return float("nan") if last is None else float(last)
 
 
-CPU_CHUNK = 25  # images per forward/backward pass on CPUs (BENCHMARKS.md 7.2: 10 to 32 are alike, 100 is 1.3x slower)
+CPU_CHUNK = 10  # images per pass on CPUs (BENCHMARKS.md 7.2: fp32 alike from 10 to 25, bf16 0.92x at 10 against 25)
 
 
 def per_image(net: torch.nn.Module) -> bool:

@@ -270,6 +270,7 @@ def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dic
 
     from dd_explore.bench.ablation import _select
     from dd_explore.evaluate import evaluate
+    from dd_explore.train import CPU_CHUNK
 
     ipc, runs, epochs = plan.evaluation
     idx = torch.as_tensor(_select(dataset, "random", ipc, 0).indices, dtype=torch.long)
@@ -299,7 +300,7 @@ def evaluation_speed(dataset, plan: SpeedPlan, device: torch.device) -> list[dic
     return [
         _row("evaluation", "one by one, plain layout", setting, seq, "s", note=acc["plain"] + "; one NCHW pass per batch"),
         _row("evaluation", "one by one, layout auto", setting, fast, "s",
-             note=acc["fast"] + ("; channels_last, chunks of 25 images" if device.type == "cpu" else "; as plain off CPUs")),
+             note=acc["fast"] + (f"; channels_last, chunks of {CPU_CHUNK} images" if device.type == "cpu" else "; as plain off CPUs")),
         _row("evaluation", "batched (vmap)", setting, bat, "s", note=acc["batched"]),
         _row("evaluation", "layout auto, bf16", setting, bf16, "s", note=acc["bf16"] + "; precision='bf16' (autocast)"),
         _row("evaluation", "layout auto / plain", setting, fast / seq, "ratio", note="same process, one after the other"),

@@ -1,4 +1,4 @@
-"""The evaluation's fast CPU layout (channels_last, chunks of 25 images) trains the same networks as one NCHW
+"""The evaluation's fast CPU layout (channels_last, chunks of 10 images) trains the same networks as one NCHW
 pass per batch, up to float rounding; batch-norm networks keep the plain pass."""
 
 import pytest
