@@ -118,7 +118,7 @@ def fast_layout(net: torch.nn.Module, device: torch.device) -> tuple[Callable | 
     up to float rounding. On CPUs, a network that normalizes per image (:func:`per_image`) is moved to
     channels_last (in place) and each batch goes through it in chunks of :data:`CPU_CHUNK` images (small
     chunks keep the activations in cache; the ConvNet's instance norm has its own channels_last CPU path):
-    about 0.75x the time of one NCHW pass. Elsewhere (GPUs, batch norm): ``(None, None)``, one plain pass."""
+    about 0.6x the time of one NCHW pass (BENCHMARKS.md 11). Elsewhere (GPUs, batch norm): ``(None, None)``, one plain pass."""
     if device.type != "cpu" or not per_image(net):
         return None, None
     net.to(memory_format=torch.channels_last)

@@ -169,13 +169,13 @@ def train_network(
 
     ``lr_drop_epoch``: the first epoch at 0.1x ``lr`` ("half": ``epochs // 2``, the plain protocol; None:
     constant); ``momentum_reset``: clear the momentum buffers there (the reference's new optimizer);
-    ``layout``: "plain" (one pass per batch) or "fast" (:func:`dd_explore.train.fast_layout`: on CPUs,
+    ``layout``: "plain" (one pass per batch) or "auto" (:func:`dd_explore.train.fast_layout`: on CPUs,
     channels_last in chunks for networks that normalize per image; same values up to float rounding);
     ``precision``: "fp32" or "bf16" (forward passes under bfloat16 autocast, the loss in fp32)."""
-    if layout not in ("plain", "fast"):
-        raise ValueError(f"layout must be 'plain' or 'fast'; got {layout!r}")
+    if layout not in ("auto", "plain"):
+        raise ValueError(f"layout must be 'auto' or 'plain'; got {layout!r}")
     check_precision(precision)
-    forward, chunk = fast_layout(net, device) if layout == "fast" else (None, None)
+    forward, chunk = fast_layout(net, device) if layout == "auto" else (None, None)
     if precision != "fp32":
         inner = forward if forward is not None else net
 
@@ -404,7 +404,7 @@ def evaluate(
     so there they train one by one. Architectures with batch norm train one by one either way.
     ``layout``: "auto" (default) trains each network one by one in the fastest layout for the device
     (:func:`dd_explore.train.fast_layout`: on CPUs, channels_last in chunks of 10 images for networks without
-    batch norm, about 0.75x the time; the same values up to float rounding); "plain": one NCHW pass per batch.
+    batch norm, about 0.6x the time; the same values up to float rounding); "plain": one NCHW pass per batch.
     ``precision``: None (the protocol's: "fp32", or a recorded Protocol's), "fp32" or "bf16" (every forward
     pass, training and test, under bfloat16 autocast; recorded in the protocol, since it changes the
     numbers; its speed and accuracy on this CPU are in BENCHMARKS.md).
@@ -505,7 +505,7 @@ def evaluate(
                               weight_decay=proto.weight_decay, batch_size=proto.batch_size, generator=gens[r],
                               augment=aug, device=dev, lr_drop_epoch=proto.lr_drop_epoch,
                               momentum_reset=proto.momentum_reset, loss=loss,
-                              layout="fast" if layout == "auto" else "plain", precision=proto.precision)
+                              layout=layout, precision=proto.precision)
             mine_acc[r] = accuracy(nets[r], test_x, test_y, dev, precision=proto.precision)
             bar.set_postfix(acc=f"{100 * np.mean(list(mine_acc.values())):.1f}%")
         if distributed.context().active:
