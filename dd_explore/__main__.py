@@ -2,6 +2,6 @@
 
 import sys
 
-from dd_explore.cli import main
+from dd_explore.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -101,7 +101,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if joined:
             distributed.finish(clean)
+            global _LEFT_GROUP
+            _LEFT_GROUP = True
+
+
+_LEFT_GROUP = False  # set when this process ran a command as one rank of several
+
+
+def entry() -> int:  # pragma: no cover - the console script and ``python -m dd_explore``
+    """:func:`main`, then, for a rank that was in a process group, exit without running C++ static
+    destructors: gloo's threads can abort the process there ("terminate called without an active
+    exception", SIGABRT) after every file is written and the group is left."""
+    code = main()
+    if _LEFT_GROUP:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

@@ -34,7 +34,7 @@ def test_environment_yml_matches_pyproject():
 def test_requires_python_and_script():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.10"
-    assert project["scripts"]["dd-explore"] == "dd_explore.cli:main"
+    assert project["scripts"]["dd-explore"] == "dd_explore.cli:entry"
 
 
 def test_cli_help_lists_every_command():
