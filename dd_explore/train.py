@@ -104,7 +104,7 @@ def sgd_epochs(
     return float("nan") if last is None else float(last)
 
 
-CPU_CHUNK = 10  # images per pass on CPUs (BENCHMARKS.md 7.2: fp32 alike from 10 to 25, bf16 0.92x at 10 against 25)
+CPU_CHUNK = 10  # images per pass on CPUs (BENCHMARKS.md 11: fp32 alike from 10 to 25, bf16 0.92x at 10 against 25)
 
 
 def per_image(net: torch.nn.Module) -> bool:
@@ -134,7 +134,7 @@ def can_batch(nets: list[torch.nn.Module]) -> bool:
     norm (its running statistics are updated in place, which ``vmap`` does not allow)."""
     if len(nets) < 2:
         return False
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):
+    if not per_image(nets[0]):  # batch norm
         return False
     shapes = [[(k, tuple(v.shape)) for k, v in n.state_dict().items()] for n in nets]
     return all(s == shapes[0] for s in shapes[1:])
