@@ -43,6 +43,7 @@ CPU_STEPS = {
 # options a cell needs beyond the defaults: MTT draws real batches only when its target segments are trained
 # online (with its default expert buffer no step draws a real batch, and importance batches are refused)
 NEEDS = {("mtt", "importance"): ("segment=online",)}
+EXPERTS = "mtt-experts"  # the folder, next to the cells, where MTT's cells keep and reuse their expert buffers
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def cell_command(plan: DefaultsPlan, cell: dict, run_dir: Path, device: str = "a
         args[args.index("--seed"):args.index("--seed")] = ["--steps", str(n)]
     for param in NEEDS.get((cell["method"], cell["batches"]), ()):
         args += ["--param", param]
+    if cell["method"] == "mtt":  # one expert buffer per data set, trained once and shared by its cells (as the
+        args += ["--expert-dir", str(run_dir.parent / EXPERTS)]  # reference does); the same buffer either way
     if plan.eval_runs is not None:
         args += ["--eval-runs", str(plan.eval_runs)]
     if plan.eval_epochs is not None:

@@ -57,6 +57,20 @@ def test_guard_verdict_reads_the_final_evaluation():
     assert mtt["batches"] == "importance (segment=online)"
 
 
+def test_mtt_cells_share_one_expert_buffer_folder(tmp_path):
+    from dd_explore.bench.defaults import cell_command
+
+    plan = make_defaults_plan("defaults", datasets=["digits"], methods=["mtt", "dm"])
+    folders = set()
+    for cell in plan.cells():
+        args = cell_command(plan, cell, tmp_path / f"{cell['method']}-{cell['ipc']}-{cell['batches']}")
+        if cell["method"] == "mtt":
+            folders.add(args[args.index("--expert-dir") + 1])
+        else:
+            assert "--expert-dir" not in args
+    assert folders == {str(tmp_path / "mtt-experts")}
+
+
 def test_plans_and_overrides():
     full = make_defaults_plan("defaults-full")
     assert full.steps_of("dc", 10) is None and set(full.datasets) == {"digits", "mnist5k"}

@@ -38,6 +38,25 @@ def test_expert_buffer_is_a_real_training_trajectory(digits):
     assert not torch.equal(m.buffer[0][0][0], m.buffer[1][0][0])  # independent experts
 
 
+def test_expert_batch_keeps_the_reference_epoch_length(digits):
+    """batch_train=None: ceil(n / 196) within [16, 256], so an expert epoch is about the reference's 196 SGD
+    steps (CIFAR-10's 50,000 images at 256); a given batch_train is used as is, and the buffer key follows
+    the batch the experts train with."""
+    from types import SimpleNamespace
+
+    from dd_explore.distill.methods.mtt import MTT
+
+    def batch(n, **options):
+        fake = SimpleNamespace(dataset=SimpleNamespace(train=SimpleNamespace(labels=torch.zeros(n))))
+        return MTT(**options).expert_batch(fake)
+
+    assert [batch(n) for n in (50_000, 4_000, 1_438, 100, 10**6)] == [256, 21, 16, 16, 256]
+    assert batch(1_438, batch_train=256) == 256
+    ctx = MethodContext(digits, 2, torch.device("cpu"), torch.Generator().manual_seed(0))
+    keys = {MTT(batch_train=b).buffer_key(ctx, 0) for b in (None, 16, 32)}
+    assert len(keys) == 2  # None resolves to 16 on digits: the same experts, the same key
+
+
 def test_importance_needs_online_segments(digits, tmp_path):
     with pytest.raises(ValueError, match="batches='importance' needs segment='online'"):
         distill.run(digits, "mtt", ipc=2, batches="importance", steps=2, out=tmp_path / "r", **BUFFER)
