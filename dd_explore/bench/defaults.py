@@ -36,7 +36,7 @@ COLUMNS = ("dataset", "ipc", "method", "init", "batches", "steps", "initial", "i
 # 9 x 50 inner epochs, about a minute on 8x8 digits and ten on 28x28 mnist5k with two threads
 CPU_STEPS = {
     ("dm", 1): 200, ("dm", 10): 200, ("kip", 1): 200, ("kip", 10): 200, ("dc", 1): 40, ("dc", 10): 10,
-    ("dsa", 1): 40, ("dsa", 10): 10, ("mtt", 1): 40, ("mtt", 10): 20,
+    ("dsa", 1): 40, ("dsa", 10): 10, ("mtt", 1): 40, ("mtt", 10): 40,
 }
 
 

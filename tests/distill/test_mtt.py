@@ -55,6 +55,10 @@ def test_expert_batch_keeps_the_reference_epoch_length(digits):
     ctx = MethodContext(digits, 2, torch.device("cpu"), torch.Generator().manual_seed(0))
     keys = {MTT(batch_train=b).buffer_key(ctx, 0) for b in (None, 16, 32)}
     assert len(keys) == 2  # None resolves to 16 on digits: the same experts, the same key
+    # an online segment defaults to the buffer's: expert_epochs epochs of 90 steps at 16 images (2 per class)
+    assert MTT().online_segment(ctx) == (2 * 90, 2)
+    assert MTT(expert_epochs=3, batch_train=32).online_segment(ctx) == (3 * 45, 4)
+    assert MTT(online_steps=7, batch_real=5).online_segment(ctx) == (7, 5)
 
 
 def test_importance_needs_online_segments(digits, tmp_path):

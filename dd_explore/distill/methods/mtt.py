@@ -15,7 +15,8 @@ to bring the student's end point towards the target theta*_{s+M}:
   trajectory. Real images enter only through the experts, so each step draws no real batch and the run's
   batches must be uniform.
 - ``"online"``: theta*_s trained ``online_steps`` SGD steps on real batches (``batch_real`` per class)
-  drawn through the run's sampler, so ``batches="importance"`` decides which real points the target
+  drawn through the run's sampler (by default as many steps, of as many images, as the buffer's segment:
+  an expert segment whose batches the sampler draws), so ``batches="importance"`` decides which real points the target
   trajectory is made of (and ``weighting="reweight"`` weights their losses by 1/(n q)). Uniform online
   segments are the matching control.
 
@@ -67,7 +68,7 @@ class MTTOptions(ImageOptions):
     """MTT's defaults: ``lr_img`` None, i.e. the reference's 1000 for 32x32 images scaled by the image area
     (the reference uses 1000 on CIFAR and 10,000 on 64x64 Tiny ImageNet; 1000 on 8x8 digits drove the
     pixels to +-16 and the set from 90.6 % to 62.5 % in 10 steps, 62.5 took it to 92.9 %), ``momentum`` 0.5,
-    ``batch_real`` 25 (online segments), DSA on (experts, student and online segments, as the reference).
+    DSA on (experts, student and online segments, as the reference).
     The experts' ``batch_train`` None keeps an expert epoch at the reference's 196 SGD steps (see
     :meth:`MTT.expert_batch`) and ``max_start_epoch`` is the reference's 20 for CIFAR-10 at IPC 10: with 256
     images per step and starts below epoch 10, a digits expert covered the first 4 % of the training the
@@ -77,7 +78,8 @@ class MTTOptions(ImageOptions):
     lr_img: float | None = option(None, "learning rate of the synthetic images",
                                   Number(optional=True, none="1000 x H x W / 1024: the reference's 1000 at 32x32, "
                                                              "scaled by image area (62.5 on 8x8 digits)"))
-    batch_real: int = default(ImageOptions, "batch_real", 25)
+    batch_real: int | None = option(None, "real images per class per step of an online segment",
+                                    Int(optional=True, none="the experts' batch / classes, rounded up (2 on digits)"))
     dsa: bool = default(ImageOptions, "dsa", True)
     lr_lr: float = option(1e-5, "SGD learning rate of the student's learnable learning rate", Number())
     lr_teacher: float = option(0.01, "the experts' SGD rate and the student's initial rate", Number())
@@ -92,7 +94,9 @@ class MTTOptions(ImageOptions):
                                          "train images / 196, within [16, 256] (256 on CIFAR-10, 16 on digits)"))
     segment: str = option("buffer", "where the target comes from: the stored trajectory, or real batches drawn "
                           "by the run's sampler", Choice(SEGMENTS))
-    online_steps: int = option(30, "SGD steps of an online target segment", Int())
+    online_steps: int | None = option(None, "SGD steps of an online target segment",
+                                      Int(optional=True, none="the buffer segment's: expert_epochs x the SGD steps "
+                                          "of an expert epoch (180 on digits)"))
     expert_seed: int | None = option(None, "the experts' seed", Int(0, optional=True, none="drawn from the run's seed"))
     expert_dir: str | None = option(None, "folder where expert buffers are kept and reused",
                                     Text(optional=True, none="memory only", check=_check_folder))
@@ -131,6 +135,20 @@ class MTT(ImageMethod):
             return self.options.batch_train
         n = len(ctx.dataset.train.labels)
         return min(REFERENCE_BATCH, max(MIN_EXPERT_BATCH, -(-n // REFERENCE_EPOCH_STEPS)))
+
+    def online_segment(self, ctx: MethodContext) -> tuple[int, int]:
+        """(SGD steps, real images per class per step) of an online target segment: ``online_steps`` and
+        ``batch_real``, by default those of the buffer's segment (``expert_epochs`` epochs at the experts'
+        batch, split over the classes). A segment much shorter than the student's ``syn_steps`` pulls the
+        learned rate and the images down (with 30 steps, MTT at IPC 10 on digits lost 2 points)."""
+        o = self.options
+        batch = self.expert_batch(ctx)
+        classes = ctx.dataset.num_classes
+        per_class = o.batch_real if o.batch_real is not None else -(-batch // classes)
+        if o.online_steps is not None:
+            return o.online_steps, per_class
+        n = len(ctx.dataset.train.labels)
+        return o.expert_epochs * -(-n // batch), per_class
 
     def image_lr(self, ctx: MethodContext) -> float:
         if self.options.lr_img is not None:
@@ -364,8 +382,9 @@ class MTT(ImageMethod):
         """theta*_s trained ``online_steps`` SGD steps on real batches drawn by the run's sampler."""
         o = self.options
         params = [p.clone() for p in start]
-        for _ in range(o.online_steps):
-            real = batches.draw_all(o.batch_real)
+        steps, per_class = self.online_segment(ctx)
+        for _ in range(steps):
+            real = batches.draw_all(per_class)
             x = self._augment(real.images, ctx.generator, ctx.dataset)
             leaf = [p.requires_grad_(True) for p in params]
             ce = F.cross_entropy(functional_call(self.net, dict(zip(self.names, leaf)), (x,)), real.labels,
