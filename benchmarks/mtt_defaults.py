@@ -1,10 +1,10 @@
-"""MTT at IPC 10 on digits (issue 15, BENCHMARKS 10.3): one run from the sensitivity k-means init, the set
+"""MTT on digits, IPC 10 unless told (issue 15, BENCHMARKS 10.3): one run from the sensitivity k-means init, the set
 evaluated every EVERY steps with the distill command's default evaluation (5 networks x 300 epochs, the
 same seeded networks as the initial set's), with the learned rate (``syn_lr``) at that step.
 
     OMP_NUM_THREADS=1 python benchmarks/mtt_defaults.py [STEPS=120] [EVERY=20] [OPTIONS_JSON={}] [learned]
 
-OPTIONS_JSON: MTT options and ``batches`` (e.g. '{"segment": "online", "batches": "importance"}', or the old
+OPTIONS_JSON: MTT options, ``batches`` and ``ipc`` (e.g. '{"segment": "online", "batches": "importance"}', or the old
 defaults '{"batch_train": 256, "max_start_epoch": 10, "online_steps": 30, "batch_real": 25}').
 Prints one line per evaluation: step, seconds, syn_lr, distilled %, gain over the init, gain per network;
 with ``learned``, also the set evaluated at the learned rate (the reference evaluates MTT sets that way).
@@ -24,6 +24,7 @@ steps = int(sys.argv[1]) if len(sys.argv) > 1 else 120
 every = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 batches = options.pop("batches", "uniform")
+ipc = options.pop("ipc", 10)
 learned = len(sys.argv) > 4 and sys.argv[4] == "learned"
 ds = data.load("digits")
 t0 = time.perf_counter()
@@ -54,5 +55,5 @@ class EvaluateInitial(distill.Callback):
         print(f"init {100 * initial.mean:.2f} ({options or 'defaults'}, batches {batches})", flush=True)
 
 
-distill.run(ds, "mtt", ipc=10, init="sensitivity-kmeans", batches=batches, steps=steps, seed=0, out=None,
+distill.run(ds, "mtt", ipc=ipc, init="sensitivity-kmeans", batches=batches, steps=steps, seed=0, out=None,
             callbacks=[EvaluateInitial(), on_step], **options)
