@@ -140,3 +140,19 @@ def test_recompute_mode_runs_and_resumes_like_unrolled(digits):
     a = distill.run(digits, "mtt", meta_grad="unrolled", **kw)
     b = distill.run(digits, "mtt", meta_grad="recompute", **kw)
     torch.testing.assert_close(b.images, a.images, rtol=1e-4, atol=1e-4)
+
+
+def test_default_experts_let_the_learned_rate_rise(digits):
+    """The cause of MTT ending below its init at IPC 10 on digits (BENCHMARKS 10.3): experts at batch 256 made
+    a segment 12 SGD steps, shorter than the student's 20, and the learned rate fell (the student overshot).
+    With the default experts (an epoch of about 196 steps, starts below epoch 20) it rises, as in the reference."""
+    def rates(**options):
+        seen = []
+        distill.run(digits, "mtt", ipc=10, init="sensitivity-kmeans", steps=10, seed=0, device="cpu", num_experts=1,
+                    width=32, callbacks=[lambda info: seen.append(info.extra["syn_lr"])], **options)
+        return seen
+
+    default = rates()
+    assert all(b > a for a, b in zip(default, default[1:])) and default[-1] > 0.0115, default
+    old = rates(batch_train=256, max_start_epoch=10)
+    assert max(old) < 0.009, old
