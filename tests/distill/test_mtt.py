@@ -38,10 +38,10 @@ def test_expert_buffer_is_a_real_training_trajectory(digits):
     assert not torch.equal(m.buffer[0][0][0], m.buffer[1][0][0])  # independent experts
 
 
-def test_expert_batch_keeps_the_reference_epoch_length(digits):
+def test_expert_defaults_follow_the_reference(digits):
     """batch_train=None: ceil(n / 196) within [16, 256], so an expert epoch is about the reference's 196 SGD
-    steps (CIFAR-10's 50,000 images at 256); a given batch_train is used as is, and the buffer key follows
-    the batch the experts train with."""
+    steps (CIFAR-10's 50,000 images at 256); max_start_epoch=None: the reference's value for the IPC; given
+    values are used as they are, and the buffer key follows what the experts train with."""
     from types import SimpleNamespace
 
     from dd_explore.distill.methods.mtt import MTT
@@ -59,6 +59,11 @@ def test_expert_batch_keeps_the_reference_epoch_length(digits):
     assert MTT().online_segment(ctx) == (2 * 90, 2)
     assert MTT(expert_epochs=3, batch_train=32).online_segment(ctx) == (3 * 45, 4)
     assert MTT(online_steps=7, batch_real=5).online_segment(ctx) == (7, 5)
+    # segments start below the reference's CIFAR-10 epoch for the IPC (1: 2, 10: 20, 50: 40)
+    assert [MTT().start_limit(i) for i in (1, 9, 10, 49, 50, 100)] == [2, 2, 20, 20, 40, 40]
+    assert MTT(max_start_epoch=7).start_limit(1) == 7
+    ipc1, ipc10 = (MethodContext(digits, i, torch.device("cpu"), torch.Generator().manual_seed(0)) for i in (1, 10))
+    assert MTT().buffer_key(ipc1, 0) != MTT().buffer_key(ipc10, 0) == MTT(max_start_epoch=20).buffer_key(ipc10, 0)
 
 
 def test_importance_needs_online_segments(digits, tmp_path):

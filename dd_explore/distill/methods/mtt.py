@@ -70,7 +70,8 @@ class MTTOptions(ImageOptions):
     pixels to +-16 and the set from 90.6 % to 62.5 % in 10 steps, 62.5 took it to 92.9 %), ``momentum`` 0.5,
     DSA on (experts, student and online segments, as the reference).
     The experts' ``batch_train`` None keeps an expert epoch at the reference's 196 SGD steps (see
-    :meth:`MTT.expert_batch`) and ``max_start_epoch`` is the reference's 20 for CIFAR-10 at IPC 10: with 256
+    :meth:`MTT.expert_batch`) and ``max_start_epoch`` is the reference's for CIFAR-10 at the IPC (20 at IPC 10,
+    2 at IPC 1: :meth:`MTT.start_limit`): with 256
     images per step and starts below epoch 10, a digits expert covered the first 4 % of the training the
     evaluation does, and MTT ended 0.8 points below its init at IPC 10 (BENCHMARKS 10.3). ``channels_last`` is not used (the student runs in the default layout);
     ``chunk`` sets the images per student pass with ``meta_grad="recompute"`` (memory: one chunk's graph)."""
@@ -84,8 +85,9 @@ class MTTOptions(ImageOptions):
     lr_lr: float = option(1e-5, "SGD learning rate of the student's learnable learning rate", Number())
     lr_teacher: float = option(0.01, "the experts' SGD rate and the student's initial rate", Number())
     num_experts: int = option(5, "expert trajectories trained on the real data", Int())
-    max_start_epoch: int = option(20, "a segment starts at a random expert epoch below this (the reference's "
-                                  "CIFAR-10 IPC 10 value)", Int())
+    max_start_epoch: int | None = option(None, "a segment starts at a random expert epoch below this",
+                                         Int(optional=True, none="by IPC, the reference's CIFAR-10 values: 2 below "
+                                             "IPC 10, 20 below IPC 50, else 40"))
     expert_epochs: int = option(2, "expert epochs M between a segment's start and its target", Int())
     syn_steps: int = option(20, "student SGD steps N on the synthetic set per segment", Int())
     batch_syn: int | None = option(None, "synthetic images per student step", Int(optional=True, none="all"))
@@ -126,6 +128,15 @@ class MTT(ImageMethod):
                 "the real data enter only through the expert buffer, trained before the first step, so no step "
                 "draws a real batch; segment='online' draws each target segment's real batches by importance")
 
+    def start_limit(self, ipc: int) -> int:
+        """Segments start below this expert epoch: ``max_start_epoch``, or by default the reference's CIFAR-10
+        value for the largest of its IPCs (1, 10, 50) not above ``ipc``: 2, 20, 40. A set of one image per
+        class can only follow the start of training: starts below 20 took MTT's gain at IPC 1 on mnist5k
+        from 22 points to 3 (BENCHMARKS 10.2)."""
+        if self.options.max_start_epoch is not None:
+            return self.options.max_start_epoch
+        return 2 if ipc < 10 else 20 if ipc < 50 else 40
+
     def expert_batch(self, ctx: MethodContext) -> int:
         """The experts' batch size: ``batch_train``, or by default ceil(n / 196) within [16, 256], so an expert
         epoch is about the reference's 196 SGD steps (CIFAR-10: 50,000 images at 256). The experts' trajectory
@@ -164,6 +175,7 @@ class MTT(ImageMethod):
         self.net_options = replace(o, channels_last="off")  # the unrolled student runs in the default layout
         self.net = make_network(self.net_options, ctx.dataset, ctx.generator, ctx.device)
         self.names = [name for name, _ in self.net.named_parameters()]
+        self.max_start = self.start_limit(ctx.ipc)
         drawn = seed_from(ctx.generator)  # drawn either way, so the rest of the run does not depend on it
         self.buffer = self._experts(ctx, drawn if o.expert_seed is None else o.expert_seed)
 
@@ -196,7 +208,7 @@ class MTT(ImageMethod):
             return None
         o = self.options
         shapes = [tuple(p.shape) for p in self.net.parameters()]
-        epochs = o.max_start_epoch + o.expert_epochs
+        epochs = self.max_start + o.expert_epochs
 
         def fits(buf) -> bool:  # num_experts trajectories of epochs + 1 parameter sets of this network
             return isinstance(buf, list) and len(buf) == o.num_experts and all(
@@ -226,6 +238,7 @@ class MTT(ImageMethod):
         h.update(train.labels.detach().cpu().contiguous().numpy().tobytes())
         opts = {k: getattr(self.options, k) for k in EXPERT_OPTIONS}
         opts["batch_train"] = self.expert_batch(ctx)
+        opts["max_start_epoch"] = self.start_limit(ctx.ipc)
         h.update(json.dumps({"options": opts, "seed": int(seed), "device": ctx.device.type, "experts": "seeded each",
                              "shape": list(train.images.shape)}, sort_keys=True).encode())
         return h.hexdigest()[:20]
@@ -237,7 +250,7 @@ class MTT(ImageMethod):
         o = self.options
         ds = ctx.dataset
         x_all, y_all = ds.train.images.to(ctx.device), ds.train.labels.to(ctx.device)
-        epochs = o.max_start_epoch + o.expert_epochs
+        epochs = self.max_start + o.expert_epochs
         mine = [e for e in range(o.num_experts) if e % ctx.dist.world == ctx.dist.rank]
         bar = tqdm(total=len(mine) * epochs, desc="mtt: training experts", unit="epoch", leave=False,
                    disable=not (ctx.progress and ctx.dist.main))
@@ -274,7 +287,7 @@ class MTT(ImageMethod):
         o = self.options
         g = ctx.generator
         e = int(torch.randint(0, o.num_experts, (1,), generator=g))
-        s = int(torch.randint(0, o.max_start_epoch, (1,), generator=g))
+        s = int(torch.randint(0, self.max_start, (1,), generator=g))
         start = self.buffer[e][s]
         if o.segment == "buffer":
             target = self.buffer[e][s + o.expert_epochs]
