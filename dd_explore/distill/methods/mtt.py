@@ -68,13 +68,11 @@ class MTTOptions(ImageOptions):
     """MTT's defaults: ``lr_img`` None, i.e. the reference's 1000 for 32x32 images scaled by the image area
     (the reference uses 1000 on CIFAR and 10,000 on 64x64 Tiny ImageNet; 1000 on 8x8 digits drove the
     pixels to +-16 and the set from 90.6 % to 62.5 % in 10 steps, 62.5 took it to 92.9 %), ``momentum`` 0.5,
-    DSA on (experts, student and online segments, as the reference).
-    The experts' ``batch_train`` None keeps an expert epoch at the reference's 196 SGD steps (see
-    :meth:`MTT.expert_batch`) and ``max_start_epoch`` is the reference's for CIFAR-10 at the IPC (20 at IPC 10,
-    2 at IPC 1: :meth:`MTT.start_limit`): with 256
-    images per step and starts below epoch 10, a digits expert covered the first 4 % of the training the
-    evaluation does, and MTT ended 0.8 points below its init at IPC 10 (BENCHMARKS 10.3). ``channels_last`` is not used (the student runs in the default layout);
-    ``chunk`` sets the images per student pass with ``meta_grad="recompute"`` (memory: one chunk's graph)."""
+    DSA on (experts, student and online segments, as the reference). ``batch_train``, ``max_start_epoch``,
+    ``online_steps`` and ``batch_real`` None follow the reference's experts (:meth:`MTT.expert_batch`,
+    :meth:`MTT.start_limit`, :meth:`MTT.online_segment` say how and why). ``channels_last`` is not used (the
+    student runs in the default layout); ``chunk`` sets the images per student pass with
+    ``meta_grad="recompute"`` (memory: one chunk's graph)."""
 
     lr_img: float | None = option(None, "learning rate of the synthetic images",
                                   Number(optional=True, none="1000 x H x W / 1024: the reference's 1000 at 32x32, "
