@@ -44,6 +44,7 @@ CPU_STEPS = {
 # online (with its default expert buffer no step draws a real batch, and importance batches are refused)
 NEEDS = {("mtt", "importance"): ("segment=online",)}
 EXPERTS = "mtt-experts"  # the folder, next to the cells, where MTT's cells keep and reuse their expert buffers
+EVAL_CACHE = "eval-cache"  # the folder, next to the cells, of their finished evaluations (dd_explore.evaluate.cache)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def cell_command(plan: DefaultsPlan, cell: dict, run_dir: Path, device: str = "a
         args[args.index("--seed"):args.index("--seed")] = ["--steps", str(n)]
     for param in NEEDS.get((cell["method"], cell["batches"]), ()):
         args += ["--param", param]
+    args += ["--eval-cache", str(run_dir.parent / EVAL_CACHE)]  # cells sharing an initial set evaluate it once
     if cell["method"] == "mtt":  # one expert buffer per data set, trained once and shared by its cells (as the
         args += ["--expert-dir", str(run_dir.parent / EXPERTS)]  # reference does); the same buffer either way
     if plan.eval_runs is not None:

@@ -137,6 +137,24 @@ class Split:
             total += self._cache.numel() * self._cache.element_size()
         return int(total)
 
+    def digest(self, extra: dict | None = None) -> str:
+        """SHA-256 of what the split stores (the uint8 pixels and their normalization, or the float images),
+        its shape and ``extra`` (JSON); not the labels. A cache key for work done on the images."""
+        import hashlib
+        import json
+
+        meta = {"shape": list(self.shape), "storage": self.storage, **(extra or {})}
+        if self.compact:
+            meta.update(mean=list(self._mean), std=list(self._std), scale=self._scale)
+            data = self.pixels
+        else:
+            data = self.images
+        h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+        t = data.detach().cpu().contiguous()
+        for s in range(0, t.shape[0], 8192):
+            h.update(t[s : s + 8192].numpy().tobytes())
+        return h.hexdigest()
+
     def __len__(self) -> int:
         return int(self._labels.shape[0])
 

@@ -11,6 +11,7 @@ then writes a final checkpoint and returns with ``result.stopped == True``. A pl
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -212,12 +213,15 @@ class Evaluation(Callback):
     protocol's (plain: 300, dsa/dm: 1001 passes). ``models``: architectures the final set is also
     evaluated on (one row each, paired by seed; ``metrics.json``'s ``cross_arch``; ``model_kwargs`` then
     maps model names to kwargs). A run on a ZCA-whitened data set is evaluated on its whitened test split,
-    the protocol records the ZCA, and the ZCA is written to the run directory (``zca.pt``)."""
+    the protocol records the ZCA, and the ZCA is written to the run directory (``zca.pt``). ``cache``: a
+    folder of finished evaluations (:mod:`dd_explore.evaluate.cache`): an evaluation found there (the same
+    set, settings, device type, threads and code) is read back instead of trained (marked ``"cached"``),
+    and one trained is filed there; runs sharing an initial set evaluate it once."""
 
     def __init__(self, runs: int = 5, epochs: int | None = None, every: int | None = None, every_runs: int = 1,
                  every_epochs: int = 50, initial: bool = True, final: bool = True, model: str = "convnet",
                  model_kwargs: dict | None = None, augment=None, seed: int = 0, progress: bool = False,
-                 protocol="plain", models=None):
+                 protocol="plain", models=None, cache=None):
         self.runs = runs
         self.epochs = epochs
         self.every = every
@@ -232,6 +236,7 @@ class Evaluation(Callback):
         self.progress = progress
         self.protocol_name = protocol
         self.models = models
+        self.cache = cache
 
     def check(self) -> None:
         """Validate the arguments (ValueError naming the argument and value)."""
@@ -254,6 +259,12 @@ class Evaluation(Callback):
             kw = self.model_kwargs
             if kw is not None and (not isinstance(kw, dict) or any(k not in self.models for k in kw)):
                 raise ValueError(f"with models=, evaluation model_kwargs must map some of {self.models} to kwargs; got {kw!r}")
+        if self.cache is not None:
+            if not isinstance(self.cache, (str, os.PathLike)):
+                raise ValueError(f"evaluation cache must be a folder path; got {self.cache!r}")
+            from dd_explore.evaluate.cache import EvalCache
+
+            EvalCache(self.cache)  # refuses a file
 
     def protocol(self) -> dict:
         name = self.protocol_name.to_dict() if hasattr(self.protocol_name, "to_dict") else self.protocol_name
@@ -263,6 +274,31 @@ class Evaluation(Callback):
                 "seed": self.seed, "protocol": name, "models": list(self.models) if self.models else None}
 
     def _evaluate(self, images, labels, targets, runs, epochs, models=None) -> dict:
+        """One evaluation, through ``self.cache`` when given (rank 0 looks it up and files it; every rank
+        gets rank 0's answer, so all of them train, or none)."""
+        if self.cache is None or (self.augment is not None and not hasattr(self.augment, "name")):
+            return self._train_and_test(images, labels, targets, runs, epochs, models)
+        from dd_explore import distributed
+        from dd_explore.evaluate.cache import EvalCache, eval_key
+
+        cache = EvalCache(self.cache)
+        name = self.protocol_name.to_dict() if hasattr(self.protocol_name, "to_dict") else self.protocol_name
+        settings = {"runs": runs, "epochs": epochs, "model": self.model, "model_kwargs": self.model_kwargs or {},
+                    "augment": getattr(self.augment, "name", None), "seed": self.seed, "protocol": name,
+                    "models": list(models) if models is not None else None, "soft": targets is not None}
+        key, inputs = eval_key(images, labels if targets is None else targets, self.control.dataset, settings,
+                               self.control.device)
+        main = distributed.context().main
+        found = distributed.broadcast_object(cache.get(key) if main else None)
+        if found is not None:
+            logger.info("evaluation read from %s", cache.path(key))
+            return dict(found, cached=True)
+        m = self._train_and_test(images, labels, targets, runs, epochs, models)
+        if main:
+            cache.put(key, inputs, m)
+        return m
+
+    def _train_and_test(self, images, labels, targets, runs, epochs, models=None) -> dict:
         from dd_explore.evaluate import evaluate
 
         c = self.control

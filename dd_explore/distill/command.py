@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-runs", type=int, default=5, help="evaluation runs (default 5)")
     p.add_argument("--eval-epochs", type=int, default=300, help="evaluation epochs (default 300)")
     p.add_argument("--eval-every", type=int, default=None, help="also evaluate every N steps (1 run, 50 epochs)")
+    p.add_argument("--eval-cache", default=None, metavar="DIR",
+                   help="folder of finished evaluations: one found there (the same set, settings, device type, "
+                        "threads and code) is read back, not trained; one trained is filed there")
     p.add_argument("--no-eval-initial", action="store_true",
                    help="evaluate only the final set (e.g. when the same initial set was evaluated before)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -95,7 +98,7 @@ def run(args) -> int:
     evaluate = None
     if args.evaluate:
         evaluate = {"runs": args.eval_runs, "epochs": args.eval_epochs, "every": args.eval_every,
-                    "initial": not args.no_eval_initial, "progress": not args.no_progress}
+                    "initial": not args.no_eval_initial, "progress": not args.no_progress, "cache": args.eval_cache}
     ds = data.load(args.dataset, root=args.root)
     with _terminate_as_interrupt():
         result = distill_run(

@@ -84,18 +84,7 @@ def cache_key(X: np.ndarray, features: str, params: dict) -> str:
 def _split_key(split, features: str, params: dict) -> str:
     """Cache key of a data set's Split: its stored bytes (uint8 pixels and their normalization, or the
     float images), shape, the features name and the parameters."""
-    h = hashlib.sha256()
-    meta = {"shape": list(split.shape), "storage": split.storage, "features": features, "params": params}
-    if split.compact:
-        meta.update(mean=list(split._mean), std=list(split._std), scale=split._scale)
-        data = split.pixels
-    else:
-        data = split.images
-    h.update(json.dumps(meta, sort_keys=True).encode())
-    t = data.detach().cpu().contiguous()
-    for s in range(0, t.shape[0], 8192):
-        h.update(t[s : s + 8192].numpy().tobytes())
-    return h.hexdigest()
+    return split.digest({"features": features, "params": params})
 
 
 def _fit_pca(X: np.ndarray, random_state: int) -> np.ndarray:

@@ -29,6 +29,10 @@ def test_quick_defaults_plan_on_digits(tmp_path, capsys):
             "OMP_NUM_THREADS=1 dd-explore distill --dataset digits")
     # one init per (data set, ipc): the same initial accuracy in every cell
     assert len({r["initial"] for r in rows}) == 1
+    # ... evaluated once: the other cells read it from the plan's evaluation cache (one file per evaluation)
+    cached = [json.loads((out / f"digits-ipc1-{r['method']}-{r['batches']}" / "metrics.json").read_text())["initial"]
+              .get("cached", False) for r in rows]
+    assert cached == [False, True, True, True] and len(list((out / "eval-cache").glob("*.json"))) == 5
     md = (out / "defaults.md").read_text()
     assert md.count("| digits | 1 |") == 4 and "--plan defaults-quick" in md
     assert "4 cells" in capsys.readouterr().out
@@ -55,6 +59,17 @@ def test_guard_verdict_reads_the_final_evaluation():
     assert _row(plan, cell, recovered, 2, 1.0, "cmd")["guard"] == "ok"
     mtt = _row(plan, {**cell, "method": "mtt", "batches": "importance"}, good, 2, 1.0, "cmd")
     assert mtt["batches"] == "importance (segment=online)"
+
+
+def test_cells_share_one_evaluation_cache(tmp_path):
+    from dd_explore.bench.defaults import cell_command
+
+    plan = make_defaults_plan("defaults", methods=["dm", "dc", "mtt"])
+    folders = set()
+    for cell in plan.cells():
+        args = cell_command(plan, cell, tmp_path / f"{cell['method']}-{cell['ipc']}-{cell['batches']}")
+        folders.add(args[args.index("--eval-cache") + 1])
+    assert folders == {str(tmp_path / "eval-cache")}
 
 
 def test_mtt_cells_share_one_expert_buffer_folder(tmp_path):

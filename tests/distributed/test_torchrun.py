@@ -191,3 +191,20 @@ def test_scaleout_bench_runs_both_layouts(tmp_path):
     assert 0 < float(dm[1]["comm_share"]) < 1 and float(dm[0]["comm_share"]) == 0  # one process: no collectives
     md = (out / "scaleout.md").read_text()
     assert "dd-explore bench --quick --out" in md and "--only scaleout" in md and md.count("| DM run |") == 2
+
+
+def test_ranks_agree_on_a_cached_evaluation(tmp_path):
+    """Rank 0 looks the evaluation up and every rank follows its answer: the second run reads the initial
+    evaluation back on both ranks (no rank trains while the other waits) and gets the first run's result."""
+    import json
+
+    cache = tmp_path / "cache"
+    common = ["distill", "--dataset", "digits", "--method", "dm", "--ipc", "2", "--seed", "0", "--device", "cpu",
+              "--evaluate", "--eval-runs", "2", "--eval-epochs", "2", "--eval-cache", str(cache), "--no-progress",
+              *flags(NET)]
+    torchrun(common + ["--steps", "2", "--out", str(tmp_path / "a")])
+    assert len(list(cache.glob("*.json"))) == 2  # one writer: initial and final
+    torchrun(common + ["--steps", "3", "--out", str(tmp_path / "b")])
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("a", "b"))
+    assert b["initial"]["cached"] is True and b["initial"]["accuracies"] == a["initial"]["accuracies"]
+    assert "cached" not in b["final"] and len(list(cache.glob("*.json"))) == 3
