@@ -17,6 +17,7 @@ that fit this 2-core CPU: step counts cut per method and IPC, the default 5 x 30
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from typing import Sequence
 
 from dd_explore._io import write_text
 from dd_explore.bench.store import write_csv
+
+logger = logging.getLogger(__name__)
 
 DEFAULTS_PLANS = ("defaults-quick", "defaults", "defaults-full")
 COLUMNS = ("dataset", "ipc", "method", "init", "batches", "steps", "initial", "initial_std", "distilled",
@@ -140,7 +143,8 @@ def cell_command(plan: DefaultsPlan, cell: dict, run_dir: Path, device: str = "a
     return args
 
 
-def _finished(run_dir: Path) -> dict | None:
+def _finished(run_dir: Path, steps: int) -> dict | None:
+    """The metrics of ``run_dir`` when its run ended at ``steps`` with an initial and a final evaluation."""
     path = run_dir / "metrics.json"
     if not path.exists():
         return None
@@ -148,7 +152,15 @@ def _finished(run_dir: Path) -> dict | None:
         metrics = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return metrics if metrics.get("final") and metrics.get("initial") else None
+    done = metrics.get("final") and metrics.get("initial") and metrics["final"].get("step") == steps
+    return metrics if done else None
+
+
+def _interrupted(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run stopped before its end (a checkpoint, no final evaluation)."""
+    from dd_explore.distill.rundir import CHECKPOINT, PREVIOUS_CHECKPOINT
+
+    return (run_dir / "config.json").exists() and any((run_dir / f).exists() for f in (CHECKPOINT, PREVIOUS_CHECKPOINT))
 
 
 def _row(plan: DefaultsPlan, cell: dict, metrics: dict, steps_done: int, seconds: float, command: str) -> dict:
@@ -166,9 +178,12 @@ def _row(plan: DefaultsPlan, cell: dict, metrics: dict, steps_done: int, seconds
 
 def run_defaults(plan: DefaultsPlan, out: str | Path, *, threads: int | None = None, device: str = "auto",
                  resume: bool = False, progress: bool = True, command: str | None = None) -> list[dict]:
-    """Run every cell (a fresh ``dd-explore distill`` subprocess each; finished cells kept when ``resume``),
+    """Run every cell (a fresh ``dd-explore distill`` subprocess each; with ``resume`` finished cells are kept
+    and interrupted ones continue from their last checkpoint, or start over if their configuration changed),
     write ``defaults.csv`` / ``defaults.md`` after each, return the rows."""
     from tqdm.auto import tqdm
+
+    from dd_explore.distill.methods import METHODS
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,14 +196,24 @@ def run_defaults(plan: DefaultsPlan, out: str | Path, *, threads: int | None = N
         args = cell_command(plan, cell, run_dir, device)
         shown = ("OMP_NUM_THREADS=" + env["OMP_NUM_THREADS"] + " " if threads is not None else "") + \
             "dd-explore " + " ".join(args)
-        metrics = _finished(run_dir) if resume else None
+        steps = plan.steps_of(cell["method"], cell["ipc"]) or METHODS.get(cell["method"]).default_steps
+        metrics = _finished(run_dir, steps) if resume else None
         seconds = float("nan")
         if metrics is None:
             t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-m", "dd_explore", *args, "--overwrite"], env=env,
-                                 capture_output=True, text=True)
+            res = None
+            if resume and _interrupted(run_dir):  # continue from its last checkpoint (same configuration)
+                res = subprocess.run([sys.executable, "-m", "dd_explore", *args, "--resume"], env=env,
+                                     capture_output=True, text=True)
+                if res.returncode != 0 and "cannot resume" in res.stderr:
+                    logger.warning("defaults cell %s: %s; starting it over", run_dir.name,
+                                   res.stderr.strip().splitlines()[-1])
+                    res = None
+            if res is None:
+                res = subprocess.run([sys.executable, "-m", "dd_explore", *args, "--overwrite"], env=env,
+                                     capture_output=True, text=True)
             seconds = time.perf_counter() - t0
-            metrics = _finished(run_dir)
+            metrics = _finished(run_dir, steps)
             if res.returncode != 0 or metrics is None:
                 raise RuntimeError(f"defaults cell {run_dir.name} failed (exit {res.returncode}): "
                                    f"{(res.stderr or res.stdout)[-2000:]}")

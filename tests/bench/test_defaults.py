@@ -44,6 +44,36 @@ def test_quick_defaults_plan_on_digits(tmp_path, capsys):
     assert all(float(r["seconds"]) != float(r["seconds"]) for r in again)  # nan: not run again
 
 
+def test_resume_continues_a_cell_from_its_checkpoint(tmp_path):
+    """A cell that ended short of the plan's steps (interrupted, or run with fewer) continues from its last
+    checkpoint under --resume: its first steps are not run again, its initial evaluation is kept."""
+    import json
+    import subprocess
+    import sys
+
+    from dd_explore.bench.defaults import cell_command
+
+    out = tmp_path / "d"
+    plan = make_defaults_plan("defaults-quick", methods=["dm"])
+    cell = plan.cells()[0]
+    run = out / f"digits-ipc1-dm-{cell['batches']}"
+    args = cell_command(plan, cell, run)
+    args[args.index("--steps") + 1] = "1"
+    subprocess.run([sys.executable, "-m", "dd_explore", *args], check=True, capture_output=True,
+                   env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    first = (run / "events.jsonl").read_text().splitlines()
+    initial = json.loads((run / "metrics.json").read_text())["initial"]
+    assert len(first) == 1
+    argv = ["bench", "--plan", "defaults-quick", "--methods", "dm", "--out", str(out), "--threads", "1",
+            "--no-progress", "--resume"]
+    assert main(argv) == 0
+    events = (run / "events.jsonl").read_text().splitlines()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(events) == 2 and events[0] == first[0]  # step 1 kept as it was (its timings too), step 2 added
+    assert metrics["final"]["step"] == 2 and metrics["initial"] == initial
+    assert [int(r["steps"]) for r in read_csv(out / "defaults.csv")] == [2, 2]
+
+
 def test_guard_verdict_reads_the_final_evaluation():
     plan = make_defaults_plan("defaults-quick", methods=["dm"])
     ev = lambda m: {"mean": m, "std": 0.01, "protocol": {"name": "plain", "runs": 2, "epochs": 2}}  # noqa: E731
