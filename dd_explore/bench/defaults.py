@@ -157,7 +157,8 @@ def _finished(run_dir: Path, steps: int) -> dict | None:
 
 
 def _interrupted(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a run stopped before its end (a checkpoint, no final evaluation)."""
+    """Whether ``run_dir`` holds a run that ``--resume`` can continue (its config and a checkpoint); called only
+    for cells that are not finished at the plan's step count."""
     from dd_explore.distill.rundir import CHECKPOINT, PREVIOUS_CHECKPOINT
 
     return (run_dir / "config.json").exists() and any((run_dir / f).exists() for f in (CHECKPOINT, PREVIOUS_CHECKPOINT))
