@@ -276,27 +276,16 @@ class Evaluation(Callback):
     def _evaluate(self, images, labels, targets, runs, epochs, models=None) -> dict:
         """One evaluation, through ``self.cache`` when given (rank 0 looks it up and files it; every rank
         gets rank 0's answer, so all of them train, or none)."""
-        if self.cache is None or (self.augment is not None and not hasattr(self.augment, "name")):
-            return self._train_and_test(images, labels, targets, runs, epochs, models)
-        from dd_explore import distributed
-        from dd_explore.evaluate.cache import EvalCache, eval_key
+        from dd_explore.evaluate.cache import cached
 
-        cache = EvalCache(self.cache)
+        if self.augment is not None and not hasattr(self.augment, "name"):  # a callable the key cannot name
+            return self._train_and_test(images, labels, targets, runs, epochs, models)
         name = self.protocol_name.to_dict() if hasattr(self.protocol_name, "to_dict") else self.protocol_name
         settings = {"runs": runs, "epochs": epochs, "model": self.model, "model_kwargs": self.model_kwargs or {},
                     "augment": getattr(self.augment, "name", None), "seed": self.seed, "protocol": name,
                     "models": list(models) if models is not None else None, "soft": targets is not None}
-        key, inputs = eval_key(images, labels if targets is None else targets, self.control.dataset, settings,
-                               self.control.device)
-        main = distributed.context().main
-        found = distributed.broadcast_object(cache.get(key) if main else None)
-        if found is not None:
-            logger.info("evaluation read from %s", cache.path(key))
-            return dict(found, cached=True)
-        m = self._train_and_test(images, labels, targets, runs, epochs, models)
-        if main:
-            cache.put(key, inputs, m)
-        return m
+        return cached(self.cache, images, labels if targets is None else targets, self.control.dataset, settings,
+                      self.control.device, lambda: self._train_and_test(images, labels, targets, runs, epochs, models))
 
     def _train_and_test(self, images, labels, targets, runs, epochs, models=None) -> dict:
         from dd_explore.evaluate import evaluate

@@ -1,8 +1,9 @@
 """A folder of finished evaluations, keyed by everything that decides their result.
 
 Runs that start from the same set (e.g. the cells of ``dd-explore bench --plan defaults``, which share one
-initial set per data set and IPC) evaluate it once: ``dd-explore distill --evaluate --eval-cache DIR`` looks
-the evaluation up before training any network and files it after. The key (SHA-256) covers the images and
+initial set per data set and IPC) evaluate it once: ``dd-explore distill --evaluate --eval-cache DIR`` (and
+``dd-explore evaluate`` / ``dd-explore select --evaluate`` with ``--eval-cache DIR``) looks the evaluation up
+before training any network and files it after (:func:`cached`). The key (SHA-256) covers the images and
 labels evaluated, the data set's test split (its stored bytes and labels) and normalization, the evaluation's
 settings (protocol, runs, epochs, model and its kwargs, seed), the device type, torch's thread count and
 version, and the source of the code an evaluation runs (``dd_explore.evaluate``, ``dd_explore.train``,
@@ -14,10 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 CODE = ("dd_explore/evaluate", "dd_explore/train.py", "dd_explore/models")
 
@@ -91,3 +96,25 @@ class EvalCache:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         return write_json(self.path(key), {"key": key, "inputs": inputs, "result": result})
+
+
+def cached(folder: str | Path | None, images: torch.Tensor, labels: torch.Tensor, dataset, settings: dict, device,
+           compute: Callable[[], dict]) -> dict:
+    """``compute()`` (an evaluation's result as a JSON-able dict), through the cache in ``folder`` (None: no
+    cache). Rank 0 looks the key up and files a new result; every rank follows rank 0's answer, so under
+    torch.distributed all ranks train or none does. A hit is the stored dict with ``"cached": True``."""
+    if folder is None:
+        return compute()
+    from dd_explore import distributed
+
+    cache = EvalCache(folder)
+    key, inputs = eval_key(images, labels, dataset, settings, device)
+    main = distributed.context().main
+    found = distributed.broadcast_object(cache.get(key) if main else None)
+    if found is not None:
+        logger.info("evaluation read from %s", cache.path(key))
+        return dict(found, cached=True)
+    result = compute()
+    if main:
+        cache.put(key, inputs, result)
+    return result

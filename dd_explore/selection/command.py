@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=int, default=5, help="evaluation runs (default 5)")
     p.add_argument("--epochs", type=int, default=300, help="evaluation epochs (default 300)")
     p.add_argument("--model", default="convnet", help="evaluation model (default convnet)")
+    p.add_argument("--eval-cache", default=None, metavar="DIR",
+                   help="with --evaluate: a folder of finished evaluations; the same images, settings, device type, "
+                        "threads and code read the result back instead of training (docs/evaluate.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -56,6 +59,12 @@ def run(args) -> int:
         raise ValueError(f"--ipc must be a positive int; got {args.ipc}")
     if args.evaluate and (args.runs < 1 or args.epochs < 1):
         raise ValueError(f"--runs and --epochs must be positive ints; got {args.runs} and {args.epochs}")
+    if args.eval_cache is not None:
+        from dd_explore.evaluate.cache import EvalCache
+
+        if not args.evaluate:
+            raise ValueError(f"--eval-cache applies to --evaluate; got --eval-cache {args.eval_cache} without it")
+        EvalCache(args.eval_cache)  # refuses a file
     from dd_explore import distributed
 
     params = parse_params(args.param)
@@ -83,19 +92,25 @@ def run(args) -> int:
               f"{' ...' if d.chosen.shape[0] > 8 else ''}{extra}")
     if args.evaluate:
         result = _evaluate(args, ds, sel, device)
-        record = {"dataset": ds.name, "method": args.method, "ipc": args.ipc, "features": args.features,
-                  **result.to_dict()}
+        record = {"dataset": ds.name, "method": args.method, "ipc": args.ipc, "features": args.features, **result}
         (out / "metrics.json").write_text(json.dumps(record, indent=2))
-        print(f"  accuracy of the selected images: {result}")
+        print(f"  accuracy of the selected images: {100 * result['mean']:.2f} +- {100 * result['std']:.2f} % over "
+              f"{len(result['accuracies'])} runs{' (read from the evaluation cache)' if result.get('cached') else ''}")
     return 0
 
 
-def _evaluate(args, ds, sel, device):
+def _evaluate(args, ds, sel, device) -> dict:
+    """The plain protocol on the selected images, as a dict (through ``--eval-cache`` when given)."""
     import torch
 
     from dd_explore.evaluate import evaluate
+    from dd_explore.evaluate.cache import cached
 
     train = ds.train
     idx = torch.as_tensor(sel.indices, dtype=torch.long)
-    return evaluate(train.batch(idx), train.labels[idx], ds.test, model=args.model, runs=args.runs,
-                    epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
+    images, labels = train.batch(idx), train.labels[idx]
+    settings = {"command": "select", "model": args.model, "runs": args.runs, "epochs": args.epochs, "seed": args.seed,
+                "protocol": "plain"}
+    return cached(args.eval_cache, images, labels, ds, settings, device,
+                  lambda: evaluate(images, labels, ds.test, model=args.model, runs=args.runs, epochs=args.epochs,
+                                   device=device, seed=args.seed, progress=not args.no_progress).to_dict())

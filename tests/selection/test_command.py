@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -65,14 +63,13 @@ def test_evaluate_writes_metrics(tmp_path, monkeypatch):
         def to_dict(self):
             return {"mean": 0.5, "std": 0.0, "accuracies": [0.5]}
 
-        def __str__(self):
-            return "50.00 +- 0.00 %"
-
     def fake_evaluate(images, labels, test, **kw):
         calls.update(images=images, labels=labels, kw=kw)
         return FakeResult()
 
-    monkeypatch.setitem(sys.modules, "dd_explore.evaluate", types.SimpleNamespace(evaluate=fake_evaluate))
+    import dd_explore.evaluate
+
+    monkeypatch.setattr(dd_explore.evaluate, "evaluate", fake_evaluate)
     out = tmp_path / "sel"
     assert run_cli(["--dataset", "digits", "--ipc", "2", "--method", "herding", "--out", str(out), "--evaluate",
                     "--runs", "2", "--epochs", "3", "--no-progress"]) == 0
@@ -96,10 +93,31 @@ def test_cli_main_dispatches_select(tmp_path):
     assert cli.main(["select", "--dataset", "digits", "--ipc", "0", "--out", str(tmp_path / "x")]) == 2
 
 
-def test_evaluate_with_the_real_protocol_on_a_tiny_budget(tmp_path):
+def test_evaluate_with_the_real_protocol_on_a_tiny_budget(tmp_path, capsys):
     out = tmp_path / "sel"
-    assert run_cli(["--dataset", "digits", "--ipc", "2", "--method", "random", "--out", str(out), "--evaluate",
-                    "--runs", "1", "--epochs", "1", "--device", "cpu", "--no-progress"]) == 0
+    argv = ["--dataset", "digits", "--ipc", "2", "--method", "random", "--evaluate", "--runs", "1", "--epochs", "1",
+            "--device", "cpu", "--no-progress", "--eval-cache", str(tmp_path / "cache")]
+    assert run_cli(argv + ["--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["mean"] <= 1.0 and len(metrics["accuracies"]) == 1
-    assert metrics["train_size"] == 20
+    assert metrics["train_size"] == 20 and "cached" not in metrics
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    # the same selection again: read back from the cache, equal to what training gave
+    assert run_cli(argv + ["--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["cached"] is True and again["accuracies"] == metrics["accuracies"]
+    assert "(read from the evaluation cache)" in capsys.readouterr().out
+    # another seed selects other images: trained and filed
+    assert run_cli(argv + ["--out", str(tmp_path / "seed1"), "--seed", "1"]) == 0
+    assert "cached" not in json.loads((tmp_path / "seed1" / "metrics.json").read_text())
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+
+
+def test_eval_cache_is_checked_before_any_work(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for extra, match in [(["--evaluate", "--eval-cache", str(a_file)], "must be a folder; it is a file"),
+                         (["--eval-cache", str(tmp_path / "c")], "--eval-cache applies to --evaluate")]:
+        with pytest.raises(ValueError, match=match):
+            run_cli(["--dataset", "digits", "--ipc", "2", "--out", str(tmp_path / "sel"), *extra])
+        assert not (tmp_path / "sel").exists() and not (tmp_path / "c").exists()
