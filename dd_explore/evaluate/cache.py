@@ -86,9 +86,9 @@ class EvalCache:
         except (OSError, ValueError) as exc:
             raise ValueError(f"eval cache file {path} is not readable JSON ({exc}); delete it to evaluate again") from exc
         result = entry.get("result") if isinstance(entry, dict) else None
-        if not isinstance(result, dict) or entry.get("key") != key or "mean" not in result:
+        if not isinstance(result, dict) or entry.get("key") != key or not ("mean" in result or "rows" in result):
             raise ValueError(f"eval cache file {path} does not hold the evaluation of key {key} (a 'key' and a "
-                             "'result' with a 'mean'); delete it to evaluate again")
+                             "'result' with a 'mean', or 'rows' of architectures); delete it to evaluate again")
         return result
 
     def put(self, key: str, inputs: dict, result: dict) -> Path:

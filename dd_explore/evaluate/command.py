@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
+    p.add_argument("--eval-cache", default=None, metavar="DIR",
+                   help="a folder of finished evaluations: the same set, settings, device type, threads and code read "
+                        "the result back instead of training (the table; --scores terms are trained; docs/evaluate.md)")
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
 
 
@@ -122,6 +125,10 @@ def _check_args(args) -> None:
         raise ValueError(f"--zca-eps must be positive; got {args.zca_eps}")
     if args.random_seed < 0 or args.seed < 0:
         raise ValueError(f"--seed and --random-seed must be non-negative; got {args.seed}, {args.random_seed}")
+    if args.eval_cache is not None:
+        from dd_explore.evaluate.cache import EvalCache
+
+        EvalCache(args.eval_cache)  # refuses a file
 
 
 def run(args) -> int:
@@ -179,15 +186,27 @@ def run(args) -> int:
                   augment="none" if args.no_augment else None, device=args.device, seed=args.seed,
                   protocol=args.protocol, zca=zca, teacher=teacher, temperature=args.temperature,
                   precision=args.precision)
+    from dd_explore.device import resolve_device
+    from dd_explore.evaluate.cache import cached
+    from dd_explore.evaluate.protocol import CrossArchResult, EvalResult
+
+    settings = {"command": "evaluate", "protocol": args.protocol, "models": names if args.models else None,
+                "width": args.width, "runs": args.runs, "epochs": args.epochs, "lr": args.lr,
+                "batch_size": args.batch_size, "augment": not args.no_augment, "precision": args.precision,
+                "zca_eps": args.zca_eps if args.zca else None, "seed": args.seed, "temperature": args.temperature,
+                "teacher": None if teacher is None else {"model": args.teacher_model, "epochs": args.teacher_epochs}}
+    kwargs = ({"models": names, "model_kwargs": {n: dict(width) for n in names} if width else None} if args.models
+              else {"model": names[0], "model_kwargs": width})
+    found = cached(args.eval_cache, images, labels, target, settings, resolve_device(args.device),
+                   lambda: evaluate(images, labels, target, **kwargs, **common).to_dict())
+    result = (CrossArchResult if args.models else EvalResult).from_dict(found)
+    hit = " (read from the evaluation cache)" if found.get("cached") else ""
     if args.models:
-        result = evaluate(images, labels, target, models=names,
-                          model_kwargs={n: dict(width) for n in names} if width else None, **common)
-        print(f"{ds.name}, {what} ({images.shape[0]} images), protocol {args.protocol}:")
+        print(f"{ds.name}, {what} ({images.shape[0]} images), protocol {args.protocol}:{hit}")
         print(result.table())
     else:
-        result = evaluate(images, labels, target, model=names[0], model_kwargs=width, **common)
-        print(f"{ds.name}, {what} ({images.shape[0]} images), protocol {args.protocol}, {names[0]}: {result}")
-    record = {"dataset": ds.name, "what": what, **result.to_dict()}
+        print(f"{ds.name}, {what} ({images.shape[0]} images), protocol {args.protocol}, {names[0]}: {result}{hit}")
+    record = {"dataset": ds.name, "what": what, **found}
     if args.scores:
         scores = []
         for n in names:

@@ -225,6 +225,12 @@ class CrossArchResult:
         return {"rows": [r.to_dict() for r in self.rows], "seed": self.seed, "run_seeds": [list(p) for p in self.run_seeds],
                 "paired": "run r of every architecture uses run_seeds[r]"}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "CrossArchResult":
+        """The inverse of :meth:`to_dict`."""
+        return cls(tuple(EvalResult.from_dict(r) for r in d["rows"]), int(d["seed"]),
+                   tuple((int(a), int(b)) for a, b in d["run_seeds"]))
+
     def table(self) -> str:
         """Markdown: one row per architecture, mean +- std (%) and each network."""
         lines = ["| model | accuracy % (mean ± std) | networks | epochs | augmentation |", "|---|---|---|---|---|"]

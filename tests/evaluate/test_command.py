@@ -57,3 +57,29 @@ def test_single_model_zca_and_teacher(tmp_path, capsys):
 def test_bad_flags(argv, match):
     with pytest.raises(ValueError, match=match):
         _run(["--dataset", "digits", "--device", "cpu"] + argv)
+
+
+def test_eval_cache_reads_back_the_same_evaluation(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    for models in (["--model", "mlp"], ["--models", "mlp,lenet"]):
+        argv = BASE + ["--ipc", "2", *models, "--eval-cache", str(cache)]
+        assert _run(argv + ["--out", str(tmp_path / "a.json")]) == 0
+        first = json.loads((tmp_path / "a.json").read_text())
+        assert "cached" not in first
+        assert _run(argv + ["--out", str(tmp_path / "b.json")]) == 0
+        again = json.loads((tmp_path / "b.json").read_text())
+        assert again.pop("cached") is True and again == first  # the same record, read back
+        assert "(read from the evaluation cache)" in capsys.readouterr().out
+    assert len(list(cache.glob("*.json"))) == 2
+    # another budget is another evaluation: trained and filed
+    assert _run(BASE[:-6] + ["--runs", "2", "--epochs", "7", "--batch-size", "16", "--width", "16", "--ipc", "2",
+                             "--model", "mlp", "--eval-cache", str(cache), "--out", str(tmp_path / "c.json")]) == 0
+    assert "cached" not in json.loads((tmp_path / "c.json").read_text())
+    assert len(list(cache.glob("*.json"))) == 3
+
+
+def test_an_eval_cache_that_is_a_file_is_refused_first(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ValueError, match=r"eval cache .*file must be a folder; it is a file"):
+        _run(["--dataset", "nope", "--ipc", "1", "--eval-cache", str(a_file)])  # before the data set is looked up
