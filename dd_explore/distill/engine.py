@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -507,6 +507,8 @@ def validate_run(dataset, method, ipc, init, batches, steps, callbacks, device, 
     m.check_batches(batches)
     imp = ImportanceOptions(**imp_opts)
     imp.check()
+    if imp.weighting is None:  # the method's default (MTT: reweight, so its online target segments stay unbiased)
+        imp = replace(imp, weighting=method_cls.default_weighting)
     refresh = imp.refresh if imp.refresh is not None else method_cls.default_refresh
     dev = resolve_device(device)
     evaluation = _evaluation_callback(evaluate)

@@ -133,7 +133,9 @@ class ImportanceOptions:
     pool: int = option(512, "points per class scored at each refresh (others keep their last loss)", Int())
     drop_top: float = option(0.0, "fraction of highest-loss points excluded (likely label noise)",
                              Number(0, 1, low_open=False, high_open=True))
-    weighting: str = option("none", "weight drawn points by 1/(n_c q) (reweight) or not", Choice(WEIGHTINGS))
+    weighting: str | None = option(None, "weight drawn points by 1/(n_c q) (reweight) or not",
+                                   Choice(WEIGHTINGS, optional=True, none="the method's: reweight for mtt, none for "
+                                          "dc/dsa/dm/kip"))
     replacement: bool = option(True, "draw with replacement (exact q_t frequencies)", Flag())
     probe: str = option("auto", "the scoring network: the method's own, a small trained ConvNet, or auto",
                         Choice(PROBES))

@@ -161,3 +161,19 @@ def test_default_experts_let_the_learned_rate_rise(digits):
     assert all(b > a for a, b in zip(default, default[1:])) and default[-1] > 0.0115, default
     old = rates(batch_train=256, max_start_epoch=10)
     assert max(old) < 0.009, old
+
+
+def test_importance_batches_are_reweighted_by_default(digits):
+    """MTT's online target segment is hundreds of SGD steps: by default its importance draws carry the weights
+    1/(n_c q), so the target stays an unbiased expert segment (BENCHMARKS 10.2); the other methods keep none."""
+    run = dict(ipc=2, batches="importance", steps=2, seed=0, device="cpu", refresh=1, probe_warmup_epochs=2)
+    mtt = dict(run, segment="online", online_steps=3, batch_real=4, **BUFFER)
+    default = distill.run(digits, "mtt", **mtt)
+    assert default.config["run"]["importance"]["weighting"] == "reweight"
+    assert torch.equal(default.images, distill.run(digits, "mtt", weighting="reweight", **mtt).images)
+    unweighted = distill.run(digits, "mtt", weighting="none", **mtt)
+    assert unweighted.config["run"]["importance"]["weighting"] == "none"
+    assert not torch.equal(default.images, unweighted.images)
+    dm = distill.run(digits, "dm", **run)
+    assert dm.config["run"]["importance"]["weighting"] == "none"
+    assert torch.equal(dm.images, distill.run(digits, "dm", weighting="none", **run).images)

@@ -167,8 +167,8 @@ class DistillMethod:
     """Base class of the distillation methods (one module each, registered in ``METHODS``).
 
     Subclasses set ``Options`` (a frozen dataclass whose fields are declared with
-    :func:`dd_explore.options.option`), ``default_steps``, ``default_probe`` and ``default_refresh``
-    (``name`` is set by ``METHODS.register``), and
+    :func:`dd_explore.options.option`), ``default_steps``, ``default_probe``, ``default_refresh`` and
+    ``default_weighting`` (``name`` is set by ``METHODS.register``), and
     implement ``setup``, ``step``, ``synthetic``, ``state_dict`` and ``load_state_dict``. Methods that learn
     images through a network subclass :class:`ImageMethod`, which does all of that but ``step``.
     """
@@ -178,6 +178,7 @@ class DistillMethod:
     default_steps: ClassVar[int] = 1000
     default_probe: ClassVar[str] = "network"
     default_refresh: ClassVar[int] = 10
+    default_weighting: ClassVar[str] = "none"
 
     def __init__(self, **options: Any):
         self.options = self.Options(**options)
