@@ -97,6 +97,8 @@ class Rule:
 
     def parse(self, text: str):
         """A command-line string as this option's value (argparse ``type=``)."""
+        if self.kind == "choice" and text in self.valid_choices():
+            return text  # a choice named "none" (importance weighting) is that choice, not None
         if self.optional and text.lower() == "none":
             return None
         if self.kind == "int":

@@ -107,3 +107,19 @@ def test_cli_flags_reach_the_run(tmp_path):
                  "--out", str(out)]) == 0
     opts = json.loads((out / "config.json").read_text())["run"]["method_options"]
     assert opts["momentum"] == 0.9 and opts["dsa"] is False and opts["chunk"] is None and opts["width"] == 8
+
+
+@pytest.mark.parametrize("flag, expected", [([], "reweight"), (["--weighting", "none"], "none"),
+                                            (["--weighting", "None"], "reweight"), (["--weighting", "reweight"], "reweight")])
+def test_a_choice_named_none_is_that_choice_on_the_command_line(tmp_path, flag, expected):
+    """``--weighting none`` asks for unweighted draws; only ``None`` (or no flag) is the method's default
+    (MTT: reweight)."""
+    from dd_explore.cli import main
+    import json
+
+    out = tmp_path / "r"
+    assert main(["distill", "--dataset", "digits", "--method", "mtt", "--ipc", "1", "--steps", "1", "--width", "8",
+                 "--depth", "2", "--num-experts", "1", "--max-start-epoch", "1", "--expert-epochs", "1",
+                 "--syn-steps", "1", "--batches", "importance", "--segment", "online", "--online-steps", "2",
+                 "--probe-warmup-epochs", "1", "--no-progress", "--out", str(out), *flag]) == 0
+    assert json.loads((out / "config.json").read_text())["run"]["importance"]["weighting"] == expected
